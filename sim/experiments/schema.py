@@ -1,0 +1,198 @@
+"""The experiment file format (``experiments/*.yaml``), validated with pydantic.
+
+An experiment says which scenarios run, which scenario factors and behavioural parameters vary and
+how, the design, the replicates per point and which outputs to keep. See docs/experiments.md for
+the full format with examples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.errors import InputError
+from sim.experiments.outputs import check_output_names
+from sim.params import PARAMETERS
+
+EXPERIMENTS_DIR = Path("experiments")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParameterVariation(Strict):
+    """How one behavioural parameter varies: a list of ``values`` or a range with a distribution.
+
+    A range defaults to the parameter's documented range (sim/parameters.yaml).
+    ``distribution`` is ``uniform`` (low..high), ``triangular`` (low..high, peak at ``mode``) or
+    ``truncnorm`` (``mean``, ``sd``, truncated to low..high).
+    """
+
+    values: list[float] | None = None
+    low: float | None = None
+    high: float | None = None
+    distribution: Literal["uniform", "triangular", "truncnorm"] = "uniform"
+    mode: float | None = None
+    mean: float | None = None
+    sd: float | None = Field(default=None, gt=0)
+
+
+class Design(Strict):
+    """``samples``: Latin hypercube points, Sobol base samples N (a power of two) or Morris trajectories.
+
+    ``levels``: Morris grid levels, or points per range in a full factorial.
+    """
+
+    kind: Literal["full_factorial", "latin_hypercube", "sobol", "morris"] = "full_factorial"
+    samples: int | None = Field(default=None, ge=1)
+    levels: int = Field(default=4, ge=2)
+    second_order: bool = False
+    seed: int = 0
+
+
+class Outputs(Strict):
+    final: list[str] = Field(default_factory=lambda: ["quality_final", "cqc_latest_score"])
+    series: list[str] = Field(default_factory=list)
+
+
+class Experiment(Strict):
+    name: str
+    description: str = ""
+    scenarios: list[str] = Field(min_length=1)
+    scenario_factors: dict[str, dict[str, dict]] = Field(default_factory=dict)
+    parameters: dict[str, ParameterVariation] | Literal["all"] = Field(default_factory=dict)
+    design: Design = Field(default_factory=Design)
+    replicates: int = Field(default=1, ge=1)
+    seed: int = 20150701
+    common_random_numbers: bool = True
+    scale: float = Field(default=1.0, gt=0, le=1)
+    end: dt.date | None = None
+    outputs: Outputs = Field(default_factory=Outputs)
+
+    @model_validator(mode="after")
+    def _factor_levels_not_empty(self):
+        for factor, levels in self.scenario_factors.items():
+            if not levels:
+                raise ValueError(f"scenario_factors.{factor} has no levels")
+        return self
+
+
+def resolve_experiment_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        candidate = path
+    else:
+        candidate = EXPERIMENTS_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        shipped = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+        raise InputError(
+            f"experiment {name_or_path!r} not found (looked for {candidate}); "
+            f"shipped experiments: {', '.join(shipped) or 'none'}"
+        )
+    return candidate
+
+
+def load_experiment(name_or_path: str) -> Experiment:
+    """Read and validate an experiment file; every problem is an InputError naming the file and field."""
+    path = resolve_experiment_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of experiment fields at the top level")
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValidationError as error:
+        raise InputError(f"{path}: {_describe_validation_error(error)}") from None
+    check_experiment(experiment, str(path))
+    return experiment
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        problems.append(f"field {field}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def check_experiment(experiment: Experiment, where: str) -> None:
+    """Checks that need the model's parameter table: names, ranges and the design's requirements."""
+    variations = parameter_variations(experiment)
+    unknown = [name for name in variations if name not in PARAMETERS]
+    if unknown:
+        raise InputError(
+            f"{where}: unknown parameter(s) {', '.join(unknown)} in parameters; "
+            f"allowed: {', '.join(sorted(PARAMETERS))}"
+        )
+    for name, variation in variations.items():
+        _check_variation(name, variation, experiment.design.kind, where)
+    check_output_names(experiment.outputs.final, experiment.outputs.series, where)
+    _check_design(experiment, variations, where)
+
+
+def parameter_variations(experiment: Experiment) -> dict[str, ParameterVariation]:
+    if experiment.parameters == "all":
+        return {name: ParameterVariation() for name in PARAMETERS}
+    return experiment.parameters
+
+
+def parameter_bounds(name: str, variation: ParameterVariation) -> tuple[float, float]:
+    spec = PARAMETERS[name]
+    low = spec.low if variation.low is None else variation.low
+    high = spec.high if variation.high is None else variation.high
+    return float(low), float(high)
+
+
+def _check_variation(name: str, variation: ParameterVariation, kind: str, where: str) -> None:
+    field = f"parameters.{name}"
+    spec = PARAMETERS[name]
+    if variation.values is not None:
+        if kind != "full_factorial":
+            raise InputError(f"{where}: {field}: 'values' is for full_factorial designs; give low/high for {kind}")
+        if not variation.values:
+            raise InputError(f"{where}: {field}: empty list of values")
+        outside = [v for v in variation.values if not spec.low <= v <= spec.high]
+        if outside:
+            raise InputError(
+                f"{where}: {field}: value(s) {outside} outside the allowed range [{spec.low}, {spec.high}]"
+            )
+        return
+    low, high = parameter_bounds(name, variation)
+    if not low < high:
+        raise InputError(f"{where}: {field}: empty range (low={low}, high={high}); low must be below high")
+    if low < spec.low or high > spec.high:
+        raise InputError(
+            f"{where}: {field}: range [{low}, {high}] goes outside the allowed range [{spec.low}, {spec.high}]"
+        )
+    if variation.distribution == "triangular" and not (variation.mode is not None and low <= variation.mode <= high):
+        raise InputError(f"{where}: {field}: a triangular distribution needs a mode between low and high")
+    if variation.distribution == "truncnorm" and (variation.mean is None or variation.sd is None):
+        raise InputError(f"{where}: {field}: a truncnorm distribution needs mean and sd")
+    if variation.distribution != "uniform" and kind in ("morris", "full_factorial"):
+        raise InputError(f"{where}: {field}: {kind} designs use uniform ranges; distribution must be uniform")
+
+
+def _check_design(experiment: Experiment, variations: dict, where: str) -> None:
+    design = experiment.design
+    if design.kind == "full_factorial":
+        return
+    if not variations:
+        raise InputError(f"{where}: design.kind {design.kind} needs at least one parameter in parameters")
+    if design.samples is None:
+        raise InputError(f"{where}: design.samples is required for design.kind {design.kind}")
+    if design.kind == "sobol" and design.samples & (design.samples - 1):
+        raise InputError(
+            f"{where}: design.samples = {design.samples}: a Sobol design needs N a power of two "
+            f"(e.g. {1 << (design.samples.bit_length() - 1)} or {1 << design.samples.bit_length()})"
+        )
+    if design.kind == "morris" and design.samples < 2:
+        raise InputError(f"{where}: design.samples: a Morris design needs at least 2 trajectories")
+    if design.kind in ("sobol", "morris") and len(variations) < 2:
+        raise InputError(f"{where}: parameters: a {design.kind} analysis needs at least two parameters")

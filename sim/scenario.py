@@ -1,0 +1,254 @@
+"""Scenario files: one trust (or what-if) as a typed, documented, validated description.
+
+A scenario holds everything that differs between organisations: size, culture, CEO timeline,
+regulatory episodes, programme plan, inspection dates. Behavioural parameters are not here
+(see sim/parameters.yaml). A scenario may name a ``base`` scenario and override some fields;
+mappings merge recursively, lists and values replace.
+
+Dates may be written as YYYY-MM-DD, YYYY-MM (first of the month) or YYYY (1 July, mid-year,
+used where a source gives only the year).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from sim.errors import InputError
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
+EARLIEST, LATEST = dt.date(1990, 1, 1), dt.date(2100, 12, 31)
+
+
+def _to_date(value):
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = dt.date(value, 7, 1)
+    elif isinstance(value, str):
+        parts = value.strip().split("-")
+        try:
+            nums = [int(p) for p in parts]
+            value = dt.date(nums[0], 7, 1) if len(nums) == 1 else dt.date(*(nums + [1])[:3])
+        except (ValueError, TypeError):
+            raise ValueError(f"'{value}' is not a date (YYYY-MM-DD, YYYY-MM or YYYY)") from None
+    if isinstance(value, dt.date) and not EARLIEST <= value <= LATEST:
+        raise ValueError(f"date {value} is outside {EARLIEST.year}-{LATEST.year}")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_to_date)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Roles(Strict):
+    """Share of staff in each role (must sum to 1)."""
+    doctor: Fraction = 0.15
+    nurse_ahp: Fraction = 0.50
+    manager: Fraction = 0.10
+    support: Fraction = 0.25
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        if abs(self.doctor + self.nurse_ahp + self.manager + self.support - 1.0) > 1e-6:
+            raise ValueError("role shares must sum to 1")
+        return self
+
+
+class Network(Strict):
+    """Structure of the initial work network."""
+    team_size: int = Field(25, ge=3, le=500, description="staff per team (ward/department)")
+    team_ties: int = Field(4, ge=1, le=30, description="out-ties of each member to teammates")
+    cross_team_ties: float = Field(1.0, ge=0, le=20, description="mean out-ties to other teams")
+
+
+class Culture(Strict):
+    """Values-based cultural work (brief 1.1): initial condition and ongoing lever."""
+    values_work_years_before: float = Field(0.0, ge=0, le=20, description="years of values work before the programme")
+    values_based_recruitment: bool = False
+    reflective_routines: bool = Field(False, description="formal routines of collective reflective talk")
+    distributed_leadership: Fraction = Field(0.2, description="0 = all leadership at the top, 1 = fully distributed (clinical) leadership")
+
+    def index(self) -> float:
+        """Culture index in [0, 1].
+
+        Half from values work before the programme (saturating at two years, the threshold the
+        evaluation names), half from the three ongoing levers that set SASH apart (brief 1.1).
+        """
+        levers = (self.values_based_recruitment + self.reflective_routines + self.distributed_leadership) / 3.0
+        return 0.5 * min(self.values_work_years_before, 2.0) / 2.0 + 0.5 * levers
+
+
+class CeoChange(Strict):
+    date: Date
+    kind: Literal["permanent", "interim", "leave"]
+    note: str = ""
+
+
+class Leadership(Strict):
+    ceo_in_post_since: Date
+    changes: list[CeoChange] = []
+    ceo_joins_l4l: Date | None = Field(None, description="date the CEO takes part in L4L")
+
+
+class Episode(Strict):
+    start: Date
+    end: Date
+    kind: str
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end < self.start:
+            raise ValueError(f"episode ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class Regulation(Strict):
+    style: Literal["relational", "traditional"] = "traditional"
+    episodes: list[Episode] = []
+
+
+class ProgrammeChange(Strict):
+    """A dated change of the programme plan; unset fields keep their value."""
+    date: Date
+    l4l_cohorts_per_year: float | None = Field(None, ge=0, le=200)
+    alt_places_per_year: float | None = Field(None, ge=0, le=1000)
+    rpiws_per_year: float | None = Field(None, ge=0, le=200)
+    kpo_staff: int | None = Field(None, ge=0, le=500)
+    note: str = ""
+
+
+class Programme(Strict):
+    start: Date
+    l4l_cohorts_per_year: float = Field(ge=0, le=200, description="planned L4L cohort starts per year")
+    alt_places_per_year: float = Field(ge=0, le=1000, description="planned ALT places per year")
+    rpiws_per_year: float = Field(ge=0, le=200, description="planned RPIW pace per year")
+    kpo_staff: int = Field(ge=0, le=500, description="members of the central improvement team (KPO)")
+    value_stream_selection: Literal["top_down", "bottom_up"]
+    changes: list[ProgrammeChange] = []
+
+
+class Survey(Strict):
+    """The December 2018 network survey of L4L participants (Table 5.3)."""
+    date: Date
+    respondents: int = Field(ge=1, le=10000)
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    base: str | None = None
+    staff: int = Field(gt=0, le=500_000)
+    start: Date
+    end: Date
+    roles: Roles = Roles()
+    network: Network = Network()
+    culture: Culture = Culture()
+    leadership: Leadership
+    regulation: Regulation = Regulation()
+    programme: Programme
+    covid_start: Date | None = None
+    initial_cqc: Literal["inadequate", "requires_improvement", "good", "outstanding"]
+    inspections: list[Date] = Field(default=[], description="CQC inspection dates at which a rating is read")
+    survey: Survey | None = None
+
+    @model_validator(mode="after")
+    def _dates_consistent(self):
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if self.leadership.ceo_in_post_since > self.start:
+            raise ValueError("leadership.ceo_in_post_since must be on or before start "
+                             "(a later arrival is a leadership change)")
+        for field, when in [("programme.start", self.programme.start),
+                            *[(f"inspections[{i}]", d) for i, d in enumerate(self.inspections)],
+                            *([("survey.date", self.survey.date)] if self.survey else [])]:
+            if not self.start <= when <= self.end:
+                raise ValueError(f"{field} ({when}) must lie between start ({self.start}) and end ({self.end})")
+        return self
+
+
+def _find(name: str, relative_to: Path | None = None) -> Path:
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml"):
+        for path in ([relative_to / candidate] if relative_to else []) + [candidate]:
+            if path.is_file():
+                return path
+    roots = [r for r in (relative_to, Path.cwd() / "scenarios", SCENARIO_DIR) if r is not None]
+    for root in roots:
+        for path in (root / f"{name}.yaml", root / "whatif" / f"{name}.yaml"):
+            if path.is_file():
+                return path
+    known = sorted(p.stem for p in SCENARIO_DIR.glob("**/*.yaml"))
+    raise InputError(f"scenario '{name}' not found; known scenarios: {', '.join(known)} "
+                     "(or give a path to a .yaml file)")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a scenario file must be a mapping of fields")
+    return raw
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if path.resolve() in seen:
+        raise InputError(f"{path}: field 'base': circular base chain {' -> '.join(str(p) for p in seen)}")
+    raw = _read_yaml(path)
+    base = raw.get("base")
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise InputError(f"{path}: field 'base' must be the name of another scenario")
+    try:
+        base_path = _find(base, relative_to=path.parent)
+    except InputError as exc:
+        raise InputError(f"{path}: field 'base': {exc}") from None
+    return deep_merge(_resolve(base_path, seen + (path.resolve(),)), raw)
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"field '{where}': {message}"
+
+
+def validate_scenario(raw: dict, source: str) -> Scenario:
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise InputError(f"{source}: {problems}") from None
+
+
+def load_scenario(name_or_path: str, overrides: dict | None = None) -> Scenario:
+    """Load, resolve ``base`` chains, apply ``overrides`` and validate a scenario."""
+    path = _find(name_or_path)
+    raw = _resolve(path)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    return validate_scenario(raw, str(path))
