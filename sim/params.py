@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 import yaml
 
 from sim.errors import InputError
+
+
+PARAMETER_FILE = Path(__file__).with_name("parameters.yaml")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class ParamSpec:
 
 
 def _load_specs() -> dict[str, ParamSpec]:
-    raw = yaml.safe_load(files("sim").joinpath("parameters.yaml").read_text())
+    raw = yaml.safe_load(PARAMETER_FILE.read_text())
     return {
         name: ParamSpec(name, float(e["value"]), e["unit"], float(e["range"][0]),
                         float(e["range"][1]), e["meaning"], e["reason"])

@@ -65,6 +65,11 @@ def is_known_final_output(name: str) -> bool:
     return name in FINAL_OUTPUTS or (name.startswith(FLATTENED_PREFIXES) and len(name) > 5)
 
 
+def is_numeric_output(name: str) -> bool:
+    """CQC ratings are text; their ordinal score is ``cqc_latest_score``."""
+    return name != "cqc_latest" and not (name.startswith("cqc_") and name[4:].isdigit())
+
+
 def check_output_names(final: list[str], series: list[str], where: str) -> None:
     """Raise InputError naming ``where`` (file and field) for any unknown output name."""
     unknown_final = [name for name in final if not is_known_final_output(name)]

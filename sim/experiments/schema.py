@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import InputError
-from sim.experiments.outputs import check_output_names
+from sim.experiments.outputs import check_output_names, is_numeric_output
 from sim.params import PARAMETERS
 
 EXPERIMENTS_DIR = Path("experiments")
@@ -196,3 +196,8 @@ def _check_design(experiment: Experiment, variations: dict, where: str) -> None:
         raise InputError(f"{where}: design.samples: a Morris design needs at least 2 trajectories")
     if design.kind in ("sobol", "morris") and len(variations) < 2:
         raise InputError(f"{where}: parameters: a {design.kind} analysis needs at least two parameters")
+    if design.kind in ("sobol", "morris"):
+        ratings = [name for name in experiment.outputs.final if not is_numeric_output(name)]
+        if ratings:
+            raise InputError(f"{where}: outputs.final: {', '.join(ratings)} are ratings (text); a {design.kind} "
+                             "analysis needs numbers (use cqc_latest_score)")

@@ -1,0 +1,65 @@
+"""Running the trusts for one parameter set: the model that calibration and the ensemble evaluate.
+
+Seeds: trust ``k`` of run ``i`` uses ``np.random.SeedSequence(base_seed, spawn_key=(i, k))``, with
+``k`` the trust's position in ``TRUST_NAMES``. In the posterior ensemble ``i`` is the run index.
+During ABC the order in which particles are proposed depends on the sampler and on timing, so ``i``
+is a 63-bit digest of the particle's parameter values instead: every simulation of the calibration
+can be repeated exactly from its parameter values and the calibration's base seed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import numpy as np
+
+from sim.runner import simulate
+from sim.scenario import load_scenario
+
+from .priors import split_particle
+from .targets import TRUST_NAMES, TargetSet, simulated_statistics
+
+
+def particle_key(particle: dict) -> int:
+    """A stable 63-bit integer from a particle's parameter values (its run index during ABC)."""
+    text = ";".join(f"{k}={float(particle[k])!r}" for k in sorted(particle))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
+def trust_seed(base_seed: int, run_index: int, trust: str) -> np.random.SeedSequence:
+    return np.random.SeedSequence(base_seed, spawn_key=(run_index, TRUST_NAMES.index(trust)))
+
+
+def simulate_trusts(params: dict[str, float], overrides: dict[str, dict], trusts, *, base_seed: int,
+                    run_index: int, scale: float, end: dt.date | None = None) -> dict[str, dict]:
+    """Summaries of ``trusts`` simulated with shared ``params`` and per-trust scenario ``overrides``."""
+    summaries = {}
+    for trust in trusts:
+        scenario = load_scenario(trust, overrides=overrides.get(trust) or None)
+        result = simulate(scenario, params, seed=trust_seed(base_seed, run_index, trust), scale=scale, end=end)
+        summaries[trust] = result.summary
+    return summaries
+
+
+class CalibrationModel:
+    """The pyabc model: one particle -> all calibrated trusts simulated -> target statistics.
+
+    A plain picklable object so that it runs in forked local workers and on Dask workers alike.
+    """
+
+    def __init__(self, trusts, fixed_params: dict[str, float], targets: TargetSet, base_seed: int,
+                 scale: float, end: dt.date | None = None):
+        self.trusts = tuple(trusts)
+        self.fixed_params = dict(fixed_params)
+        self.targets = targets
+        self.base_seed = int(base_seed)
+        self.scale = float(scale)
+        self.end = end
+
+    def __call__(self, particle) -> dict[str, float]:
+        particle = dict(particle)
+        params, overrides = split_particle(particle, self.trusts, self.fixed_params)
+        summaries = simulate_trusts(params, overrides, self.trusts, base_seed=self.base_seed,
+                                    run_index=particle_key(particle), scale=self.scale, end=self.end)
+        return simulated_statistics(summaries, self.targets)

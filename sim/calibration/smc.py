@@ -1,0 +1,296 @@
+"""ABC-SMC calibration with pyabc: every particle simulates all calibrated trusts.
+
+Distance: pyabc's AdaptivePNormDistance (L1), each statistic divided by its root-mean-square
+deviation from the observation in the last population (pyabc.distance.rmsd; robust for discrete
+statistics such as ratings and ranks, whose median absolute deviation is often zero), times the
+target's weight from calibration/targets.yaml.
+
+Parallelism: pyabc's MulticoreEvalParallelSampler on ``workers`` local processes, or pyabc's
+DaskDistributedSampler on the cluster whose scheduler address is given.
+
+Storage: pyabc's sqlite history in results/calibration/<name>/abc.db, written at the end of every
+generation, so a killed calibration keeps its finished generations; ``resume=True`` continues it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError
+from sim.params import PARAMETERS, default_params
+
+from .priors import DEFAULT_PRIORS, PriorSet, load_priors
+from .provenance import file_sha256, provenance, write_json
+from .simulation import CalibrationModel
+from .targets import DEFAULT_TARGETS, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
+
+RESULTS_ROOT = REPO_ROOT / "results" / "calibration"
+POSTERIOR_DIR = REPO_ROOT / "calibration"
+PROGRESS_PREFIXES = ("t:", "Accepted:", "Stop:", "Calibration sample", "Parallelize", "Start <", "Done <")
+
+
+@dataclass
+class CalibrationSetup:
+    """What defines a calibration (fixed once it has started; a resume reuses it)."""
+    name: str
+    targets_path: str = str(DEFAULT_TARGETS)
+    priors_path: str = str(DEFAULT_PRIORS)
+    leave_out: str | None = None
+    scale: float = 0.1
+    population_size: int = 200
+    seed: int = 20150701
+    end: str | None = None          # ISO date to stop every run early (tests only)
+    trusts: list[str] = field(default_factory=list)
+    targets_sha256: str = ""
+    priors_sha256: str = ""
+    fixed_params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StoppingRules:
+    """When to stop sampling; any rule that is met stops the calibration."""
+    budget: int | None = None               # total model evaluations (particles, each all trusts)
+    generations: int | None = None          # generations in this invocation
+    max_walltime_minutes: float | None = None
+    min_epsilon: float = 0.0
+    min_acceptance_rate: float = 0.0
+
+
+def calibrated_trusts(leave_out: str | None) -> list[str]:
+    if leave_out is None:
+        return list(TRUST_NAMES)
+    if leave_out not in TRUST_NAMES:
+        raise InputError(f"--leave-out: unknown trust '{leave_out}'; allowed: {', '.join(TRUST_NAMES)}")
+    return [t for t in TRUST_NAMES if t != leave_out]
+
+
+def run_directory(name: str, results_root: Path = RESULTS_ROOT) -> Path:
+    if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+        raise InputError(f"--name: '{name}' is not a usable name (letters, digits, '-', '_')")
+    return Path(results_root) / name
+
+
+def _load_inputs(setup: CalibrationSetup) -> tuple[TargetSet, PriorSet]:
+    targets = load_targets(setup.targets_path)
+    priors = load_priors(setup.priors_path).for_trusts(setup.trusts)
+    return targets, priors
+
+
+def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
+    """Complete a fresh setup: trusts, input file hashes, the fixed parameter values."""
+    if setup.scale <= 0 or setup.scale > 1:
+        raise InputError(f"--scale: {setup.scale} is not allowed; give a fraction in (0, 1]")
+    if setup.population_size < 10:
+        raise InputError(f"--population: {setup.population_size} is too small; give at least 10")
+    setup.trusts = calibrated_trusts(setup.leave_out)
+    setup.targets_sha256 = file_sha256(setup.targets_path) if Path(setup.targets_path).is_file() else ""
+    setup.priors_sha256 = file_sha256(setup.priors_path) if Path(setup.priors_path).is_file() else ""
+    setup.fixed_params = default_params()
+    _load_inputs(setup)  # validate before anything is written
+    return setup
+
+
+def _check_unchanged(setup: CalibrationSetup, run_dir: Path) -> None:
+    for label, path, sha in (("targets", setup.targets_path, setup.targets_sha256),
+                             ("priors", setup.priors_path, setup.priors_sha256)):
+        if not Path(path).is_file() or file_sha256(path) != sha:
+            raise InputError(f"{run_dir}/setup.json: the {label} file {path} changed since this calibration "
+                             "started; a resumed calibration must use the same inputs (start a new --name)")
+
+
+def _make_sampler(workers: int, scheduler: str | None):
+    import pyabc
+
+    if scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"--scheduler: cannot reach the Dask scheduler at '{scheduler}' "
+                             f"({type(exc).__name__}: {exc})") from None
+        return pyabc.sampler.DaskDistributedSampler(dask_client=client), client
+    if workers < 1:
+        raise InputError(f"--workers: {workers} is not allowed; give 1 or more")
+    return pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers), None
+
+
+class _ProgressFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage().startswith(PROGRESS_PREFIXES)
+
+
+def show_progress(stream=sys.stderr) -> None:
+    """One line per generation from pyabc's own log (epsilon, acceptance, ESS), nothing else."""
+    logger = logging.getLogger("ABC")
+    logger.setLevel(logging.INFO)
+    if not any(getattr(h, "_orgsim", False) for h in logger.handlers):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("calibrate: %(message)s"))
+        handler.addFilter(_ProgressFilter())
+        handler._orgsim = True
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def _build_abc(setup: CalibrationSetup, sampler):
+    import pyabc
+
+    targets, priors = _load_inputs(setup)
+    end = dt.date.fromisoformat(setup.end) if setup.end else None
+    model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end)
+    distance = pyabc.AdaptivePNormDistance(p=1, scale_function=pyabc.distance.rmsd,
+                                           fixed_weights=targets.weights(setup.trusts))
+    abc = pyabc.ABCSMC(model, priors.to_pyabc(), distance, population_size=setup.population_size,
+                       sampler=sampler)
+    return abc, targets, priors
+
+
+def _run_abc(abc, rules: StoppingRules, already_done: int):
+    kwargs = {"minimum_epsilon": rules.min_epsilon, "min_acceptance_rate": rules.min_acceptance_rate}
+    if rules.generations is not None:
+        kwargs["max_nr_populations"] = rules.generations
+    if rules.budget is not None:
+        kwargs["max_total_nr_simulations"] = rules.budget
+    if rules.max_walltime_minutes is not None:
+        kwargs["max_walltime"] = dt.timedelta(minutes=rules.max_walltime_minutes)
+    return abc.run(**kwargs)
+
+
+def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2,
+              scheduler: str | None = None, resume: bool = False, results_root: Path = RESULTS_ROOT,
+              posterior_dir: Path = POSTERIOR_DIR) -> Path:
+    """Run (or resume) an ABC-SMC calibration; returns the exported posterior CSV."""
+    run_dir = run_directory(setup.name, results_root)
+    db_path, setup_path = run_dir / "abc.db", run_dir / "setup.json"
+    if resume:
+        if not setup_path.is_file() or not db_path.is_file():
+            raise InputError(f"--resume: no calibration named '{setup.name}' in {run_dir.parent}")
+        setup = CalibrationSetup(**_read_json(setup_path)["setup"])
+        _check_unchanged(setup, run_dir)
+    else:
+        if db_path.exists():
+            raise InputError(f"{run_dir}: a calibration named '{setup.name}' exists; add --resume to "
+                             "continue it, or choose another --name")
+        setup = new_setup(setup)
+    sampler, client = _make_sampler(workers, scheduler)
+    abc, targets, priors = _build_abc(setup, sampler)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    earlier_seconds = _read_json(setup_path).get("wall_time_seconds", 0.0) if resume else 0.0
+    write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": earlier_seconds, **provenance()})
+    show_progress()
+    np.random.seed(setup.seed % 2**32)  # pyabc samples the prior and perturbations with numpy's global RNG
+    db_url = f"sqlite:///{db_path.resolve()}"
+    started = time.perf_counter()
+    try:
+        if resume:
+            history = abc.load(db_url, 1)
+        else:
+            history = abc.new(db_url, targets.observed(setup.trusts))
+        history = _run_abc(abc, rules, history.max_t + 1)
+    except KeyboardInterrupt:
+        print(f"calibrate: interrupted; finished generations are kept in {db_path}; continue with "
+              f"--name {setup.name} --resume", file=sys.stderr)
+        raise
+    finally:
+        elapsed = earlier_seconds + time.perf_counter() - started
+        write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": elapsed, **provenance()})
+        if client is not None:
+            client.close()
+    return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir)
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def generation_table(history) -> list[dict]:
+    """Epsilon, acceptance rate, effective sample size and wall time of every finished generation."""
+    from pyabc.weighted_statistics import effective_sample_size
+
+    table = []
+    for row in history.get_all_populations().itertuples():
+        if row.t < 0:
+            continue
+        _, weights = history.get_distribution(m=0, t=int(row.t))
+        table.append({"t": int(row.t), "epsilon": float(row.epsilon), "samples": int(row.samples),
+                      "particles": int(row.particles), "acceptance_rate": row.particles / row.samples,
+                      "ess": float(effective_sample_size(np.asarray(weights))),
+                      "wall_time_seconds": float(row.wall_time)})
+    return table
+
+
+def posterior_frame(history, setup: CalibrationSetup, priors: PriorSet) -> pd.DataFrame:
+    """Final population as a table: every behavioural parameter, per-trust columns, weight."""
+    particles, weights = history.get_distribution(m=0, t=history.max_t)
+    frame = pd.DataFrame({name: setup.fixed_params[name] for name in PARAMETERS}, index=particles.index)
+    for prior in priors.priors:
+        frame[prior.name] = particles[prior.name].to_numpy(dtype=float)
+    frame["weight"] = np.asarray(weights, dtype=float) / np.sum(weights)
+    return frame.reset_index(drop=True)
+
+
+def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: StoppingRules,
+                     wall_time_seconds: float, workers: int, scheduler: str | None,
+                     posterior_dir: Path = POSTERIOR_DIR) -> Path:
+    """Write calibration/posterior_<name>.csv and its manifest; returns the CSV path."""
+    import pyabc
+
+    posterior_dir = Path(posterior_dir)
+    posterior_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = posterior_dir / f"posterior_{setup.name}.csv"
+    frame = posterior_frame(history, setup, priors)
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    frame.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(csv_path)
+    generations = generation_table(history)
+    total = int(history.total_nr_simulations)
+    write_json(manifest_path(csv_path), {
+        "name": setup.name,
+        "posterior_file": csv_path.name,
+        "trusts_calibrated": setup.trusts,
+        "leave_out": setup.leave_out,
+        "scale": setup.scale,
+        "seed": setup.seed,
+        "end": setup.end,
+        "population_size": setup.population_size,
+        "budget": {k: v for k, v in asdict(rules).items()},
+        "generations": len(generations),
+        "final_epsilon": generations[-1]["epsilon"] if generations else None,
+        "total_simulations": total,
+        "trust_simulations": total * len(setup.trusts),
+        "wall_time_seconds": round(wall_time_seconds, 1),
+        "simulations_per_second": round(total / wall_time_seconds, 3) if wall_time_seconds else None,
+        "sampler": f"DaskDistributedSampler({scheduler})" if scheduler else
+                   f"MulticoreEvalParallelSampler(n_procs={workers})",
+        "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
+        "pyabc_version": pyabc.__version__,
+        "targets_file": str(Path(setup.targets_path).relative_to(REPO_ROOT))
+        if Path(setup.targets_path).is_relative_to(REPO_ROOT) else setup.targets_path,
+        "targets_sha256": setup.targets_sha256,
+        "priors_file": str(Path(setup.priors_path).relative_to(REPO_ROOT))
+        if Path(setup.priors_path).is_relative_to(REPO_ROOT) else setup.priors_path,
+        "priors_sha256": setup.priors_sha256,
+        "priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log, "why": p.why}
+                   for p in priors.priors],
+        "fixed_params": setup.fixed_params,
+        "database": str(run_directory(setup.name, RESULTS_ROOT) / "abc.db"),
+        "generation_table": generations,
+        **provenance(),
+    })
+    return csv_path
+
+
+def manifest_path(posterior_csv: str | Path) -> Path:
+    posterior_csv = Path(posterior_csv)
+    return posterior_csv.with_name(posterior_csv.stem + ".manifest.json")

@@ -1,0 +1,212 @@
+"""Calibration targets (calibration/targets.yaml) and the one mapping from run summaries to statistics.
+
+``simulated_statistics`` is the only place where a run's per-trust ``summary`` becomes the numbers
+compared with the published figures; calibration, the fit report, the posterior-predictive ensemble
+and the tests all call it, so that they can never disagree on what a statistic means.
+
+Statistic values:
+  count, ratio  the summary value as is
+  ordinal       the CQC rating at that inspection year scored 0 (inadequate) .. 3 (outstanding)
+  ordering      how far the trust is from holding the stated extreme among the trusts simulated:
+                1 when its rank (1 = most extreme in the stated direction) is <= ``within``,
+                otherwise ``rank - within + 1``; the observed value is therefore always 1.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TARGETS = REPO_ROOT / "calibration" / "targets.yaml"
+TRUST_NAMES = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
+RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
+SCALAR_STATISTICS = (
+    "staff", "l4l_complete_2021_03", "l4l_in_progress_2021_03", "alt_complete_2021_03",
+    "alt_in_progress_2021_03", "value_streams_2019_07", "rpiws_2019_07", "lead_time_baseline_hours",
+    "lead_time_post_hours", "lead_time_reduction", "quality_final", "engagement_mean_final",
+    "morale_final", "cqc_latest_score",
+)
+DERIVED_SURVEY_STATISTICS = ("simple_brokerage_share", "ties_per_actor")
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trust: Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"]
+    statistic: str = Field(min_length=1)
+    kind: Literal["count", "ratio", "ordinal", "ordering"]
+    observed: float | str
+    source: str = Field(min_length=1)
+    weight: float = Field(ge=0.0, le=100.0)
+    relation: Literal["highest", "lowest"] | None = None
+    within: int = Field(1, ge=1, le=4)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        _check_statistic_name(self.statistic)
+        if self.kind in ("count", "ratio"):
+            if isinstance(self.observed, str):
+                raise ValueError(f"observed must be a number for kind '{self.kind}', got '{self.observed}'")
+            if self.observed < 0 or (self.kind == "ratio" and self.observed > 1):
+                allowed = "0..1" if self.kind == "ratio" else ">= 0"
+                raise ValueError(f"observed {self.observed} is outside {allowed} for kind '{self.kind}'")
+        if self.kind == "ordinal":
+            if self.observed not in RATINGS or not self.statistic.startswith("cqc."):
+                raise ValueError(f"an ordinal target reads cqc.<year> and observes one of {', '.join(RATINGS)}")
+        if self.kind == "ordering":
+            if self.relation is None or self.observed != self.relation:
+                raise ValueError("an ordering target needs relation: highest|lowest and observed equal to it")
+        elif self.relation is not None:
+            raise ValueError("relation is only allowed for kind 'ordering'")
+        return self
+
+    @property
+    def id(self) -> str:
+        suffix = f".{self.relation}" if self.kind == "ordering" else ""
+        return f"{self.trust}.{self.statistic}{suffix}"
+
+    @property
+    def observed_value(self) -> float:
+        if self.kind == "ordinal":
+            return float(RATINGS.index(self.observed))
+        if self.kind == "ordering":
+            return 1.0
+        return float(self.observed)
+
+
+class TargetSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = ""
+    cqc_before: dict[Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"],
+                     Literal["inadequate", "requires_improvement", "good", "outstanding"]] = {}
+    targets: list[Target] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self):
+        seen = set()
+        for target in self.targets:
+            if target.id in seen:
+                raise ValueError(f"target '{target.id}' appears twice")
+            seen.add(target.id)
+        return self
+
+    def for_trusts(self, trusts) -> list[Target]:
+        """Targets that can be computed from runs of ``trusts`` (orderings need two or more)."""
+        trusts = set(trusts)
+        return [t for t in self.targets
+                if t.trust in trusts and (t.kind != "ordering" or len(trusts) >= 2)]
+
+    def observed(self, trusts=TRUST_NAMES) -> dict[str, float]:
+        return {t.id: t.observed_value for t in self.for_trusts(trusts)}
+
+    def weights(self, trusts=TRUST_NAMES) -> dict[str, float]:
+        return {t.id: t.weight for t in self.for_trusts(trusts)}
+
+    def by_id(self) -> dict[str, Target]:
+        return {t.id: t for t in self.targets}
+
+
+def _check_statistic_name(name: str) -> None:
+    if name in SCALAR_STATISTICS:
+        return
+    head, _, tail = name.partition(".")
+    if head == "cqc" and tail.isdigit() and len(tail) == 4:
+        return
+    if head == "survey" and tail:
+        return
+    raise ValueError(f"unknown statistic '{name}'; allowed: {', '.join(SCALAR_STATISTICS)}, "
+                     "cqc.<year>, survey.<measure>")
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"field '{where}': {message}"
+
+
+def load_targets(path: str | Path = DEFAULT_TARGETS) -> TargetSet:
+    """Read and validate a targets file; InputError names the file, the field and what is allowed."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read targets file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a targets file must be a mapping with a 'targets' list")
+    try:
+        return TargetSet.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+@lru_cache(maxsize=1)
+def default_targets() -> TargetSet:
+    return load_targets(DEFAULT_TARGETS)
+
+
+def rating_score(rating: str) -> float:
+    return float(RATINGS.index(rating))
+
+
+def survey_measure(survey: dict, measure: str) -> float:
+    """A measure of the emulated survey network, including the two derived ones."""
+    if measure == "simple_brokerage_share":
+        brokerage = {k: v for k, v in survey.items() if k.startswith("brokerage_")}
+        total = sum(brokerage.values())
+        return float(brokerage.get("brokerage_simple", 0.0)) / total if total > 0 else 0.0
+    if measure == "ties_per_actor":
+        return float(survey["ties"]) / survey["actors"] if survey.get("actors") else 0.0
+    return float(survey[measure])
+
+
+def summary_value(summary: dict, statistic: str) -> float:
+    """The raw value of a statistic in one trust's summary (a CQC rating scored 0-3)."""
+    head, _, tail = statistic.partition(".")
+    if head == "cqc":
+        return rating_score(summary["cqc"][tail])
+    if head == "survey":
+        return survey_measure(summary["survey"], tail)
+    return float(summary[statistic])
+
+
+def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
+    values = {trust: summary_value(s, target.statistic) for trust, s in summaries.items()}
+    mine = values[target.trust]
+    if target.relation == "highest":
+        rank = 1 + sum(v > mine for v in values.values())
+    else:
+        rank = 1 + sum(v < mine for v in values.values())
+    return float(max(1, rank - target.within + 1))
+
+
+def simulated_statistics(summaries: dict[str, dict], targets: TargetSet | None = None) -> dict[str, float]:
+    """Map per-trust run summaries to the calibration statistics, keyed like ``TargetSet.observed``.
+
+    Only targets whose trust is in ``summaries`` are returned; orderings compare the trusts present.
+    """
+    targets = targets or default_targets()
+    stats = {}
+    for target in targets.for_trusts(summaries):
+        try:
+            if target.kind == "ordering":
+                stats[target.id] = _ordering_statistic(target, summaries)
+            else:
+                stats[target.id] = summary_value(summaries[target.trust], target.statistic)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"target '{target.id}': statistic '{target.statistic}' is not in the run "
+                             f"summary ({type(exc).__name__}: {exc}); check the targets file against "
+                             "summary.json") from None
+    return stats

@@ -1,0 +1,99 @@
+"""The trust's context as weekly timelines, computed once from the scenario.
+
+Everything exogenous (calendar, CEO timeline, regulatory pressure, COVID-19, programme plan) is
+an array indexed by week, so the weekly step only reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scenario import Scenario
+
+WEEK = dt.timedelta(days=7)
+
+
+def week_of(scenario: Scenario, date: dt.date) -> int:
+    """Index of the week containing ``date`` (negative before the start)."""
+    return (date - scenario.start).days // 7
+
+
+@dataclass(frozen=True)
+class Context:
+    dates: list[dt.date]
+    programme_active: np.ndarray      # bool
+    covid: np.ndarray                 # bool, from the COVID-19 start on
+    pressure: np.ndarray              # 0-1, regulatory pressure x regulator style
+    ceo_kind: np.ndarray              # 0 permanent, 1 interim/acting (also leave)
+    ceo_tenure: np.ndarray            # weeks since the current permanent CEO arrived
+    ceo_in_l4l: np.ndarray            # bool, CEO has joined L4L
+    ceo_change: np.ndarray            # bool, a CEO change happens this week
+    l4l_cohorts_per_year: np.ndarray
+    alt_places_per_year: np.ndarray
+    rpiws_per_year: np.ndarray
+    kpo_staff: np.ndarray
+
+    @property
+    def weeks(self) -> int:
+        return len(self.dates)
+
+
+def _step_series(weeks: int, start_value: float, changes: list[tuple[int, float]]) -> np.ndarray:
+    series = np.full(weeks, float(start_value))
+    for week, value in sorted(changes):
+        series[max(week, 0):] = value
+    return series
+
+
+def build_context(scenario: Scenario, params: dict[str, float], end: dt.date | None = None) -> Context:
+    last = min(end or scenario.end, scenario.end)
+    n = max(week_of(scenario, last) + 1, 1)
+    dates = [scenario.start + i * WEEK for i in range(n)]
+    week = np.arange(n)
+    wk = lambda d: week_of(scenario, d)  # noqa: E731
+
+    style = 1.0 if scenario.regulation.style == "traditional" else params["relational_pressure_factor"]
+    pressure = np.zeros(n)
+    for episode in scenario.regulation.episodes:
+        pressure[(week >= wk(episode.start)) & (week <= wk(episode.end))] = style
+
+    ceo_kind = np.zeros(n, dtype=np.int8)
+    ceo_tenure = (week - wk(scenario.leadership.ceo_in_post_since)).astype(float)
+    ceo_change = np.zeros(n, dtype=bool)
+    for change in sorted(scenario.leadership.changes, key=lambda c: c.date):
+        w = max(wk(change.date), 0)
+        if w >= n:
+            continue
+        ceo_change[w] = True
+        ceo_kind[w:] = 0 if change.kind == "permanent" else 1
+        if change.kind == "permanent":
+            ceo_tenure[w:] = week[w:] - w
+    joins = scenario.leadership.ceo_joins_l4l
+    ceo_in_l4l = week >= wk(joins) if joins else np.zeros(n, dtype=bool)
+
+    prog = scenario.programme
+    plan = {field: [(wk(c.date), getattr(c, field)) for c in prog.changes if getattr(c, field) is not None]
+            for field in ("l4l_cohorts_per_year", "alt_places_per_year", "rpiws_per_year", "kpo_staff")}
+    covid = week >= wk(scenario.covid_start) if scenario.covid_start else np.zeros(n, dtype=bool)
+    return Context(
+        dates=dates,
+        programme_active=week >= wk(prog.start),
+        covid=covid,
+        pressure=pressure,
+        ceo_kind=ceo_kind,
+        ceo_tenure=ceo_tenure,
+        ceo_in_l4l=ceo_in_l4l,
+        ceo_change=ceo_change,
+        **{field: _step_series(n, getattr(prog, field), changes) for field, changes in plan.items()},
+    )
+
+
+def ceo_commitment(ctx: Context, params: dict[str, float]) -> np.ndarray:
+    """Weekly CEO commitment to the programme (0-1)."""
+    c0 = params["new_ceo_commitment"]
+    permanent = 1.0 - (1.0 - c0) * np.exp(-np.maximum(ctx.ceo_tenure, 0) / params["ceo_commitment_time"])
+    commitment = np.where(ctx.ceo_kind == 0, permanent, params["interim_ceo_commitment"])
+    return np.clip(commitment + params["ceo_l4l_commitment_boost"] * ctx.ceo_in_l4l, 0.0, 1.0)

@@ -1,0 +1,447 @@
+"""The one batch runner: maps run specs over joblib workers or a Dask cluster, resumably.
+
+Use it for anything that needs many model runs (sweeps, sensitivity analyses, what-if
+comparisons, posterior ensembles)::
+
+    from sim.experiments.batch import RunSpec, OutputSelection, run_batch, read_runs
+
+    specs = [RunSpec(run_index=i, scenario="SATH", params=params, seed_index=i, base_seed=1)
+             for i in range(100)]
+    result = run_batch(specs, "results/my-batch", OutputSelection(final=("quality_final",)),
+                       workers=2)              # or scheduler="tcp://host:8786"
+    result.runs                                # one row per run, sorted by run_index
+
+A run is fixed by its spec: scenario name (+ overrides, deep-merged by ``load_scenario``), the
+full behavioural parameter dict, scale, end date and its seed
+``np.random.SeedSequence(base_seed, spawn_key=(seed_index,))``. Nothing about a run depends on
+the worker count, the backend or which other runs are in the batch.
+
+Layout of ``out_dir`` (self-describing):
+
+- ``manifest.json``: package version, git commit, resolved scenarios, default and varied
+  parameters, seed rule, outputs kept, a fingerprint of the specs, the caller's description
+  (e.g. the experiment file) and one entry per session (start, end, workers, backend, status).
+- ``runs/part-NNNNNN.parquet``: one row per finished run: ``run_index``, spec columns
+  (``scenario``, ``overrides`` as JSON, ``seed_index``, ``base_seed``, ``scale``, ``end``,
+  ``param_<name>`` for every parameter), the spec's labels and the kept outputs.
+- ``series/part-NNNNNN.parquet``: the kept weekly series, long format, keyed by ``run_index``
+  (only when series outputs are requested).
+
+Runs are written in chunks as they finish (every ``chunk_size`` runs or ``flush_seconds``).
+Each part is written to a temporary name and renamed, and the runs part is renamed last, so a
+crash or ``kill -9`` loses at most the unflushed runs and never corrupts what is written.
+Calling ``run_batch`` again with the same specs resumes: finished runs are read back, not
+recomputed. Calling it with different specs on the same folder is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
+
+from sim.errors import InputError
+from sim.experiments.outputs import flatten_summary
+from sim.params import default_params, validate_params
+from sim.runner import simulate
+from sim.scenario import load_scenario
+
+SEED_RULE = "np.random.SeedSequence(base_seed, spawn_key=(seed_index,))"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that fixes one model run. ``labels`` are copied into the results row (design coordinates)."""
+
+    run_index: int
+    scenario: str
+    params: dict[str, float]
+    seed_index: int
+    base_seed: int = 0
+    scale: float = 1.0
+    end: dt.date | None = None
+    overrides: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+
+    def seed_sequence(self) -> np.random.SeedSequence:
+        return np.random.SeedSequence(self.base_seed, spawn_key=(self.seed_index,))
+
+    def as_record(self) -> dict:
+        record = {
+            "run_index": self.run_index,
+            "scenario": self.scenario,
+            "overrides": _canonical_json(self.overrides),
+            "seed_index": self.seed_index,
+            "base_seed": self.base_seed,
+            "scale": self.scale,
+            "end": self.end.isoformat() if self.end else None,
+        }
+        record.update({f"param_{name}": value for name, value in self.params.items()})
+        record.update(self.labels)
+        return record
+
+
+@dataclass(frozen=True)
+class OutputSelection:
+    """Which outputs to keep: summary outputs (``None`` keeps all) and weekly series columns."""
+
+    final: tuple[str, ...] | None = None
+    series: tuple[str, ...] = ()
+
+
+@dataclass
+class BatchResult:
+    runs: pd.DataFrame
+    series: pd.DataFrame | None
+    total: int
+    done_before: int
+    computed: int
+    out_dir: Path | None
+
+
+def run_batch(
+    specs: list[RunSpec],
+    out_dir: str | Path | None,
+    outputs: OutputSelection = OutputSelection(),
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    description: dict | None = None,
+    chunk_size: int = 50,
+    flush_seconds: float = 30.0,
+    progress: bool = True,
+) -> BatchResult:
+    """Run every spec not yet finished in ``out_dir`` and return all results, sorted by run_index.
+
+    ``workers``: local joblib (loky) processes; 1 runs in this process. ``scheduler``: address of a
+    Dask distributed scheduler; the same work then runs on that cluster through joblib's dask
+    backend (``workers`` is ignored). ``out_dir=None`` keeps results in memory only.
+    Raises InputError for bad specs or options before any run starts.
+    """
+    _check_options(specs, workers, chunk_size)
+    manifest = build_manifest(specs, outputs, description)
+    store = ResultStore(Path(out_dir)) if out_dir is not None else MemoryStore()
+    store.open(manifest)
+    done = store.done_run_indices()
+    todo = [spec for spec in specs if spec.run_index not in done]
+    store.start_session(workers=workers, scheduler=scheduler, done_before=len(done), todo=len(todo))
+    status = "interrupted"
+    try:
+        _run_and_store(todo, outputs, store, workers, scheduler, len(specs), len(done), chunk_size, flush_seconds, progress)
+        status = "complete"
+    finally:
+        store.end_session(status)
+    return BatchResult(store.runs(), store.series() if outputs.series else None,
+                       len(specs), len(done), len(todo), store.directory)
+
+
+def _check_options(specs: list[RunSpec], workers: int, chunk_size: int) -> None:
+    if workers < 1:
+        raise InputError(f"--workers must be 1 or more (got {workers})")
+    if chunk_size < 1:
+        raise InputError(f"--chunk-size must be 1 or more (got {chunk_size})")
+    indices = [spec.run_index for spec in specs]
+    if len(set(indices)) != len(indices):
+        raise InputError("run specs must have distinct run_index values")
+
+
+def _run_and_store(todo, outputs, store, workers, scheduler, total, done, chunk_size, flush_seconds, progress):
+    rows, series = [], []
+    last_flush = time.monotonic()
+    with tqdm(total=total, initial=done, unit="run", disable=not progress, dynamic_ncols=True) as bar:
+        try:
+            for row, run_series in map_runs(todo, outputs, workers, scheduler):
+                rows.append(row)
+                if run_series is not None:
+                    series.append(run_series)
+                bar.update(1)
+                if len(rows) >= chunk_size or time.monotonic() - last_flush >= flush_seconds:
+                    store.append(rows, series)
+                    rows, series = [], []
+                    last_flush = time.monotonic()
+        finally:
+            store.append(rows, series)
+
+
+def map_runs(specs: list[RunSpec], outputs: OutputSelection, workers: int = 1,
+             scheduler: str | None = None) -> Iterator[tuple[dict, pd.DataFrame | None]]:
+    """Yield (results row, series or None) for each spec, in order of completion."""
+    if not specs:
+        return
+    tasks = (delayed(execute_run)(spec, outputs) for spec in specs)
+    if scheduler:
+        with _dask_client(scheduler), parallel_config(backend="dask"):
+            yield from Parallel(return_as="generator_unordered")(tasks)
+    elif workers == 1:
+        for spec in specs:
+            yield execute_run(spec, outputs)
+    else:
+        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+
+
+@contextlib.contextmanager
+def _dask_client(address: str):
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="15s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise InputError(f"--scheduler {address}: cannot connect to a Dask scheduler there ({error})") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def execute_run(spec: RunSpec, outputs: OutputSelection) -> tuple[dict, pd.DataFrame | None]:
+    """Run one spec; return its results row and, if asked for, its weekly series."""
+    scenario = _scenario(spec.scenario, _canonical_json(spec.overrides))
+    result = simulate(scenario, dict(spec.params), spec.seed_sequence(), scale=spec.scale, end=spec.end)
+    summary = flatten_summary(result.summary)
+    kept = summary if outputs.final is None else {name: summary.get(name) for name in outputs.final}
+    row = {**spec.as_record(), **kept}
+    if not outputs.series:
+        return row, None
+    series = result.timeseries[[c for c in ("trust", "week", "date") if c in result.timeseries] + list(outputs.series)]
+    return row, series.assign(run_index=spec.run_index)
+
+
+@functools.lru_cache(maxsize=64)
+def _scenario(name: str, overrides_json: str):
+    return load_scenario(name, json.loads(overrides_json) or None)
+
+
+def _canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def build_manifest(specs: list[RunSpec], outputs: OutputSelection, description: dict | None) -> dict:
+    """The manifest of a batch; also validates every scenario and parameter set before any run."""
+    scenarios = {}
+    for key in sorted({(spec.scenario, _canonical_json(spec.overrides)) for spec in specs}):
+        label = key[0] if key[1] == "{}" else f"{key[0]} + {key[1]}"
+        scenarios[label] = _scenario(*key).model_dump(mode="json")
+    for params_json in {_canonical_json(spec.params) for spec in specs}:
+        validate_params(json.loads(params_json))
+    defaults = default_params()
+    varied = sorted({name for spec in specs for name, value in spec.params.items() if value != defaults.get(name)})
+    return {
+        "kind": "orgsim batch",
+        "package_version": _package_version(),
+        "git_commit": git_commit(),
+        "created": _now(),
+        "runs": len(specs),
+        "fingerprint": specs_fingerprint(specs, outputs),
+        "seed_rule": SEED_RULE,
+        "base_seeds": sorted({spec.base_seed for spec in specs}),
+        "scales": sorted({spec.scale for spec in specs}),
+        "scenarios": scenarios,
+        "parameters": {"defaults": defaults, "varied": varied},
+        "outputs": {"final": list(outputs.final) if outputs.final is not None else "all", "series": list(outputs.series)},
+        "layout": {"runs": "runs/part-*.parquet (one row per run)", "series": "series/part-*.parquet (long, by run_index)"},
+        "description": description or {},
+        "sessions": [],
+    }
+
+
+def specs_fingerprint(specs: list[RunSpec], outputs: OutputSelection) -> str:
+    digest = hashlib.sha256()
+    for spec in specs:
+        digest.update(_canonical_json(spec.as_record()).encode())
+    digest.update(_canonical_json([outputs.final, outputs.series]).encode())
+    return digest.hexdigest()
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("orgsim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def git_commit() -> str:
+    """The commit of the checkout the package runs from, with '+dirty' when tracked files changed."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class MemoryStore:
+    """Results kept in memory (``out_dir=None``)."""
+
+    directory = None
+
+    def __init__(self):
+        self._rows: list[dict] = []
+        self._series: list[pd.DataFrame] = []
+
+    def open(self, manifest: dict) -> None:
+        self.manifest = manifest
+
+    def done_run_indices(self) -> set[int]:
+        return set()
+
+    def start_session(self, **session) -> None:
+        pass
+
+    def end_session(self, status: str) -> None:
+        pass
+
+    def append(self, rows: list[dict], series: list[pd.DataFrame]) -> None:
+        self._rows.extend(rows)
+        self._series.extend(series)
+
+    def runs(self) -> pd.DataFrame:
+        return _sorted_runs(pd.DataFrame(self._rows))
+
+    def series(self) -> pd.DataFrame:
+        return _sorted_series(pd.concat(self._series, ignore_index=True)) if self._series else pd.DataFrame()
+
+
+class ResultStore:
+    """Chunked parquet results and a manifest in one folder (see the module docstring)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.runs_dir = directory / "runs"
+        self.series_dir = directory / "series"
+        self.manifest_path = directory / "manifest.json"
+
+    def open(self, manifest: dict) -> None:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.series_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_debris()
+        if self.manifest_path.exists():
+            self.manifest = self._read_manifest()
+            if self.manifest.get("fingerprint") != manifest["fingerprint"]:
+                raise InputError(
+                    f"{self.directory} holds results of different runs (another experiment definition, "
+                    "scale, seed or outputs); choose another --out folder or delete that one"
+                )
+        else:
+            self.manifest = manifest
+            self._write_manifest()
+
+    def _read_manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise InputError(f"{self.manifest_path}: unreadable manifest ({error})") from None
+
+    def _remove_debris(self) -> None:
+        """Temporary files of an interrupted write, and series parts whose runs part never landed."""
+        for leftover in [*self.runs_dir.glob("*.tmp"), *self.series_dir.glob("*.tmp")]:
+            leftover.unlink()
+        finished = {path.name for path in self.runs_dir.glob("part-*.parquet")}
+        for orphan in self.series_dir.glob("part-*.parquet"):
+            if orphan.name not in finished:
+                orphan.unlink()
+
+    def done_run_indices(self) -> set[int]:
+        done: set[int] = set()
+        for part in self._parts(self.runs_dir):
+            done.update(pd.read_parquet(part, columns=["run_index"])["run_index"].tolist())
+        return done
+
+    def start_session(self, *, workers, scheduler, done_before, todo) -> None:
+        self.manifest["sessions"].append({
+            "started": _now(), "git_commit": git_commit(), "workers": workers,
+            "backend": f"dask {scheduler}" if scheduler else ("in-process" if workers == 1 else "joblib loky"),
+            "runs_done_before": done_before, "runs_to_do": todo, "status": "running",
+        })
+        self._write_manifest()
+
+    def end_session(self, status: str) -> None:
+        self.manifest["sessions"][-1].update(ended=_now(), status=status)
+        self.manifest["complete"] = status == "complete"
+        self._write_manifest()
+
+    def append(self, rows: list[dict], series: list[pd.DataFrame]) -> None:
+        if not rows:
+            return
+        name = f"part-{self._next_part_number():06d}.parquet"
+        if series:
+            _write_atomically(pd.concat(series, ignore_index=True), self.series_dir / name)
+        _write_atomically(pd.DataFrame(rows), self.runs_dir / name)
+
+    def _next_part_number(self) -> int:
+        numbers = [int(path.stem.split("-")[1]) for path in self.runs_dir.glob("part-*.parquet")]
+        return max(numbers, default=-1) + 1
+
+    def _write_manifest(self) -> None:
+        temporary = self.manifest_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(self.manifest, indent=2, default=str))
+        os.replace(temporary, self.manifest_path)
+
+    @staticmethod
+    def _parts(directory: Path) -> list[Path]:
+        return sorted(directory.glob("part-*.parquet"))
+
+    def runs(self) -> pd.DataFrame:
+        return read_runs(self.directory)
+
+    def series(self) -> pd.DataFrame:
+        return read_series(self.directory)
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    frame.to_parquet(temporary, index=False)
+    os.replace(temporary, path)
+
+
+def read_runs(out_dir: str | Path) -> pd.DataFrame:
+    """All finished runs in a results folder, one row per run, sorted by run_index."""
+    parts = ResultStore._parts(Path(out_dir) / "runs")
+    return _sorted_runs(_concat(pd.read_parquet(part) for part in parts))
+
+
+def read_series(out_dir: str | Path) -> pd.DataFrame:
+    """The kept weekly series of a results folder, sorted by run_index and week."""
+    parts = ResultStore._parts(Path(out_dir) / "series")
+    return _sorted_series(_concat(pd.read_parquet(part) for part in parts))
+
+
+def read_manifest(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / "manifest.json").read_text())
+
+
+def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    frames = list(frames)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _sorted_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    return frame.sort_values("run_index", kind="stable").reset_index(drop=True)
+
+
+def _sorted_series(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    keys = [key for key in ("run_index", "trust", "week") if key in frame]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)

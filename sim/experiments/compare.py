@@ -1,0 +1,180 @@
+"""What-if comparisons: a base scenario against variants across an ensemble of parameter sets.
+
+Every (parameter set, replicate) pair runs in the base scenario and in each variant with the
+same seed (common random numbers), so a difference is the variant's effect on that very
+realisation. Differences are summarised per variant and output, weighted by the parameter sets'
+weights (a calibrated posterior) or equally (the defaults, until calibration lands):
+
+- ``difference``: the weighted mean difference (variant - base);
+- ``ci_low``/``ci_high``: a 95% bootstrap interval for that mean (Monte Carlo uncertainty);
+- ``interval_low``/``interval_high``: the 5th and 95th weighted percentiles of the paired
+  differences (where 90% of realisations fall: parameter and stochastic uncertainty together);
+- ``share_higher``: the weighted share of pairs in which the variant is higher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sim.errors import InputError  # noqa: E402
+from sim.experiments.batch import RunSpec  # noqa: E402
+from sim.experiments.outputs import check_output_names, is_numeric_output  # noqa: E402
+from sim.params import PARAMETERS, default_params, validate_params  # noqa: E402
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def load_parameter_sets(path: str | None, max_sets: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Parameter sets as a frame with every parameter and a ``weight`` column summing to 1.
+
+    ``path=None`` gives the defaults. Otherwise a CSV or parquet file with one row per set: columns
+    are parameter names (missing ones keep their defaults) and an optional ``weight``.
+    ``max_sets`` draws that many sets by weight (with replacement; weights then equal).
+    """
+    if path is None:
+        return pd.DataFrame([default_params()]).assign(weight=1.0)
+    table = _read_table(Path(path))
+    unknown = [column for column in table.columns if column not in PARAMETERS and column != "weight"]
+    if unknown:
+        raise InputError(f"{path}: unknown column(s) {', '.join(map(str, unknown))}; "
+                         "allowed: parameter names (see sim/parameters.yaml) and 'weight'")
+    if table.empty:
+        raise InputError(f"{path}: no parameter sets (the file has no rows)")
+    weights = _weights(table, path)
+    rows = [validate_params(_row_values(row), source=f"{path} row {number + 1}")
+            for number, row in enumerate(table.drop(columns="weight", errors="ignore").to_dict("records"))]
+    sets = pd.DataFrame(rows).assign(weight=weights)
+    if max_sets is not None and max_sets < len(sets):
+        chosen = np.random.default_rng(seed).choice(len(sets), size=max_sets, replace=True, p=weights)
+        sets = sets.iloc[chosen].reset_index(drop=True).assign(weight=1.0 / max_sets)
+    return sets
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: parameter-set file not found")
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+    except Exception as error:  # pandas and pyarrow raise many kinds for a malformed file
+        raise InputError(f"{path}: cannot read parameter sets ({error})") from None
+    raise InputError(f"{path}: parameter sets must be a .csv or .parquet file")
+
+
+def _row_values(row: dict) -> dict:
+    return {name: value.item() if hasattr(value, "item") else value for name, value in row.items()}
+
+
+def _weights(table: pd.DataFrame, path) -> np.ndarray:
+    if "weight" not in table:
+        return np.full(len(table), 1.0 / len(table))
+    weights = pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise InputError(f"{path}: column 'weight' must hold non-negative numbers with a positive sum")
+    return weights / weights.sum()
+
+
+def compare_specs(scenarios: list[str], sets: pd.DataFrame, replicates: int, seed: int,
+                  scale: float, end=None) -> list[RunSpec]:
+    """Runs for every scenario (arm 0 is the base) x parameter set x replicate, with shared seeds."""
+    specs = []
+    parameter_rows = sets.drop(columns="weight").to_dict("records")
+    for arm, scenario in enumerate(scenarios):
+        for set_index, params in enumerate(parameter_rows):
+            for replicate in range(replicates):
+                specs.append(RunSpec(
+                    run_index=len(specs), scenario=scenario, params=params,
+                    seed_index=set_index * replicates + replicate, base_seed=seed, scale=scale, end=end,
+                    labels={"arm": arm, "param_set": set_index, "replicate": replicate,
+                            "weight": float(sets["weight"].iloc[set_index]) / replicates},
+                ))
+    return specs
+
+
+def check_compare_outputs(outputs: list[str]) -> None:
+    check_output_names(outputs, [], "orgsim compare --outputs")
+    ratings = [name for name in outputs if not is_numeric_output(name)]
+    if ratings:
+        raise InputError(f"orgsim compare --outputs: {', '.join(ratings)} are ratings (text); "
+                         "compare numbers such as cqc_latest_score")
+
+
+def paired_differences(runs: pd.DataFrame, scenarios: list[str], outputs: list[str]) -> pd.DataFrame:
+    """Long table: one row per variant, output and (parameter set, replicate) pair."""
+    keys = ["param_set", "replicate"]
+    base = runs[runs["arm"] == 0].set_index(keys)
+    frames = []
+    for arm, variant in enumerate(scenarios[1:], start=1):
+        other = runs[runs["arm"] == arm].set_index(keys).reindex(base.index)
+        for output in outputs:
+            frames.append(pd.DataFrame({
+                "variant": variant, "output": output, "weight": base["weight"],
+                "base": base[output].astype(float), "value": other[output].astype(float),
+            }).reset_index())
+    differences = pd.concat(frames, ignore_index=True)
+    return differences.assign(difference=differences["value"] - differences["base"])
+
+
+def summarise(differences: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    rows = []
+    for (variant, output), group in differences.groupby(["variant", "output"], sort=False):
+        weights = group["weight"].to_numpy() / group["weight"].sum()
+        difference = group["difference"].to_numpy()
+        ci_low, ci_high = _bootstrap_mean_interval(difference, weights, seed)
+        rows.append({
+            "variant": variant, "output": output,
+            "base_mean": float(np.dot(weights, group["base"])), "variant_mean": float(np.dot(weights, group["value"])),
+            "difference": float(np.dot(weights, difference)), "ci_low": ci_low, "ci_high": ci_high,
+            "interval_low": weighted_quantile(difference, weights, 0.05),
+            "interval_high": weighted_quantile(difference, weights, 0.95),
+            "share_higher": float(np.dot(weights, difference > 0)), "pairs": len(group),
+        })
+    return pd.DataFrame(rows)
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) - 0.5 * weights[order]
+    return float(np.interp(q * weights.sum(), cumulative, values[order]))
+
+
+def _bootstrap_mean_interval(values: np.ndarray, weights: np.ndarray, seed: int) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = [values[rng.choice(len(values), size=len(values), p=weights)].mean() for _ in range(BOOTSTRAP_RESAMPLES)]
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def plot_differences(table: pd.DataFrame, base: str):
+    """One panel per output: each variant's mean difference, its 95% CI (thick) and 90% interval (thin)."""
+    outputs = list(dict.fromkeys(table["output"]))
+    variants = list(dict.fromkeys(table["variant"]))
+    columns = min(3, len(outputs))
+    rows = -(-len(outputs) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 0.5 * len(variants) * rows + 1.5 * rows),
+                                squeeze=False)
+    for ax in axes.flat[len(outputs):]:
+        ax.set_visible(False)
+    for ax, output in zip(axes.flat, outputs):
+        part = table[table["output"] == output].set_index("variant").loc[variants]
+        positions = np.arange(len(variants))
+        ax.hlines(positions, part["interval_low"], part["interval_high"], color="tab:blue", linewidth=1)
+        ax.hlines(positions, part["ci_low"], part["ci_high"], color="tab:blue", linewidth=4)
+        ax.plot(part["difference"], positions, "o", color="black")
+        ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_yticks(positions, variants)
+        ax.invert_yaxis()
+        ax.set_title(output)
+        ax.set_xlabel(f"difference from {base}")
+    figure.suptitle(f"What-if: variants against {base} (dot: mean; thick: 95% CI; thin: 90% of realisations)")
+    figure.tight_layout()
+    return figure

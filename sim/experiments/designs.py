@@ -1,0 +1,126 @@
+"""Sample points of an experiment's design and the run specs that evaluate them.
+
+Points come from SALib (Latin hypercube, Sobol/Saltelli, Morris) or a full factorial product.
+Runs are ordered case-major (scenario x scenario-factor levels), then point, then replicate, and
+numbered 0..n-1 (the run index). With common random numbers replicate r uses seed index r at every
+point and case, so differences between points are not blurred by different random streams.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from SALib.sample import latin, morris, sobol
+
+from sim.experiments.batch import RunSpec
+from sim.experiments.schema import Experiment, ParameterVariation, parameter_bounds, parameter_variations
+from sim.params import default_params
+from sim.scenario import deep_merge
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scenario with one level of every scenario factor."""
+
+    scenario: str
+    levels: dict[str, str]
+    overrides: dict
+
+    @property
+    def label(self) -> str:
+        return "/".join([self.scenario, *(f"{factor}={level}" for factor, level in self.levels.items())])
+
+
+def salib_problem(experiment: Experiment) -> dict:
+    variations = parameter_variations(experiment)
+    names = list(variations)
+    bounds = [_salib_bounds(name, variations[name]) for name in names]
+    dists = [_SALIB_DISTS[variations[name].distribution] for name in names]
+    return {"num_vars": len(names), "names": names, "bounds": bounds, "dists": dists}
+
+
+_SALIB_DISTS = {"uniform": "unif", "triangular": "triang", "truncnorm": "truncnorm"}
+
+
+def _salib_bounds(name: str, variation: ParameterVariation) -> list[float]:
+    low, high = parameter_bounds(name, variation)
+    if variation.distribution == "triangular":
+        return [low, high, (variation.mode - low) / (high - low)]
+    if variation.distribution == "truncnorm":
+        return [low, high, variation.mean, variation.sd]
+    return [low, high]
+
+
+def sample_points(experiment: Experiment) -> pd.DataFrame:
+    """One row per design point, one column per varied behavioural parameter."""
+    design = experiment.design
+    if design.kind == "full_factorial":
+        return _factorial_points(experiment)
+    problem = salib_problem(experiment)
+    if design.kind == "latin_hypercube":
+        matrix = latin.sample(problem, design.samples, seed=design.seed)
+    elif design.kind == "sobol":
+        matrix = sobol.sample(problem, design.samples, calc_second_order=design.second_order, seed=design.seed)
+    else:
+        matrix = morris.sample(problem, design.samples, num_levels=design.levels, seed=design.seed)
+    return pd.DataFrame(matrix, columns=problem["names"])
+
+
+def _factorial_points(experiment: Experiment) -> pd.DataFrame:
+    variations = parameter_variations(experiment)
+    axes = {name: _factorial_values(name, variation, experiment.design.levels) for name, variation in variations.items()}
+    rows = list(itertools.product(*axes.values()))
+    return pd.DataFrame(rows, columns=list(axes)) if axes else pd.DataFrame(index=[0])
+
+
+def _factorial_values(name: str, variation: ParameterVariation, levels: int) -> list[float]:
+    if variation.values is not None:
+        return [float(value) for value in variation.values]
+    low, high = parameter_bounds(name, variation)
+    return [float(value) for value in np.linspace(low, high, levels)]
+
+
+def experiment_cases(experiment: Experiment) -> list[Case]:
+    factors = experiment.scenario_factors
+    cases = []
+    for scenario in experiment.scenarios:
+        for combination in itertools.product(*(levels.items() for levels in factors.values())):
+            levels = {factor: level for factor, (level, _) in zip(factors, combination)}
+            overrides = {}
+            for _, level_overrides in combination:
+                overrides = deep_merge(overrides, level_overrides)
+            cases.append(Case(scenario, levels, overrides))
+    return cases
+
+
+def count_runs(experiment: Experiment) -> int:
+    return len(experiment_cases(experiment)) * len(sample_points(experiment)) * experiment.replicates
+
+
+def experiment_specs(experiment: Experiment) -> list[RunSpec]:
+    points = sample_points(experiment)
+    defaults = default_params()
+    specs = []
+    for case_index, case in enumerate(experiment_cases(experiment)):
+        for point_index, point in enumerate(points.to_dict("records")):
+            params = {**defaults, **point}
+            for replicate in range(experiment.replicates):
+                run_index = len(specs)
+                specs.append(
+                    RunSpec(
+                        run_index=run_index,
+                        scenario=case.scenario,
+                        overrides=case.overrides,
+                        params=params,
+                        seed_index=replicate if experiment.common_random_numbers else run_index,
+                        base_seed=experiment.seed,
+                        scale=experiment.scale,
+                        end=experiment.end,
+                        labels={"case": case.label, "case_index": case_index, "point": point_index,
+                                "replicate": replicate, **{f"factor_{k}": v for k, v in case.levels.items()}},
+                    )
+                )
+    return specs

@@ -1,0 +1,135 @@
+"""Weekly model reporters: plain functions of the model, collected by Mesa's DataCollector.
+
+Counts are reported at full scale (divided by the model's scale factor)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.staff import COMPLETE, IN_PROGRESS, NONE
+
+
+def _count(model, mask) -> float:
+    return float(np.count_nonzero(mask)) / model.scale
+
+
+def date(model):
+    return model.date.isoformat()
+
+
+def staff(model):
+    return model.staff.n / model.scale
+
+
+def l4l_in_progress(model):
+    return _count(model, model.staff.l4l == IN_PROGRESS)
+
+
+def l4l_complete(model):
+    return _count(model, model.staff.l4l == COMPLETE)
+
+
+def l4l_dropouts(model):
+    return model.training.dropouts / model.scale
+
+
+def alt_in_progress(model):
+    return _count(model, model.staff.alt == IN_PROGRESS)
+
+
+def alt_complete(model):
+    return _count(model, model.staff.alt == COMPLETE)
+
+
+def l4l_cohorts_started(model):
+    return len(model.training.cohort_sizes)
+
+
+def practising_share(model):
+    return float(model.staff.practising.mean())
+
+
+def capability_mean(model):
+    return float(model.staff.capability.mean())
+
+
+def engagement_mean(model):
+    return float(model.staff.engagement.mean())
+
+
+def engagement_untrained(model):
+    untrained = (model.staff.l4l == NONE) & (model.staff.alt == NONE)
+    return float(model.staff.engagement[untrained].mean()) if untrained.any() else float("nan")
+
+
+def morale_mean(model):
+    return float(model.staff.morale.mean())
+
+
+def leavers(model):
+    return model.leavers_total / model.scale
+
+
+def rpiws(model):
+    return model.improvement.held
+
+
+def rpiws_cancelled(model):
+    return model.improvement.cancelled
+
+
+def value_streams(model):
+    return model.improvement.value_streams
+
+
+def lead_time_removed_share(model):
+    baseline, post, _ = model.improvement.lead_time_by(model.week)
+    return 1 - post / baseline if baseline else 0.0
+
+
+def quality(model):
+    return model.quality
+
+
+def ceo_commitment(model):
+    return float(model.commitment[model.week])
+
+
+def instability(model):
+    return model.instability
+
+
+def regulatory_pressure(model):
+    return float(model.ctx.pressure[model.week])
+
+
+def covid(model):
+    return bool(model.ctx.covid[model.week])
+
+
+def kpo_capacity(model):
+    return model.kpo_capacity(model.week)
+
+
+def ties(model):
+    return len(model.network.keys) / model.scale
+
+
+def reciprocity(model):
+    return model.network.reciprocity()
+
+
+def trained_ties_reciprocity(model):
+    """Reciprocity of ties among staff who are in or have completed L4L/ALT."""
+    trained = model.staff.trained()
+    net = model.network
+    among = trained[net.source] & trained[net.target]
+    return float(net.reciprocated[among].mean()) if among.any() else float("nan")
+
+
+REPORTERS = {f.__name__: f for f in (
+    date, staff, l4l_in_progress, l4l_complete, l4l_dropouts, alt_in_progress, alt_complete,
+    l4l_cohorts_started, practising_share, capability_mean, engagement_mean, engagement_untrained,
+    morale_mean, leavers, rpiws, rpiws_cancelled, value_streams, lead_time_removed_share, quality,
+    ceo_commitment, instability, regulatory_pressure, covid, kpo_capacity, ties, reciprocity,
+    trained_ties_reciprocity)}

@@ -1,0 +1,127 @@
+"""Value streams, their processes, and Rapid Process Improvement Workshops (RPIWs).
+
+An RPIW is planned 8 weeks ahead, may be cancelled under regulatory pressure or COVID-19, and
+when held redesigns the next process of the current value stream: it removes a share of the
+process's waste that depends on the team's capability and engagement and on pressure. The gain
+then relapses unless daily management (practising staff in the owning team) sustains it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PREPARATION_WEEKS = 8               # RPIWs are prepared for about 8 weeks
+FOLLOW_UP_WEEKS = 13                # lead time re-measured at 90 days
+TEAM_SIZE = (6, 10)                 # temporary cross-functional team
+# Baseline process lead time: lognormal; only sets the scale of summed hours, not the fractions.
+LEAD_TIME_MEDIAN_HOURS = 30.0
+LEAD_TIME_LOG_SD = 1.0
+WASTE_CONCENTRATION = 10.0          # Beta(mean * k, (1 - mean) * k) for a process's waste share
+
+
+class ImprovementWork:
+    def __init__(self, model):
+        self.model = model
+        self.due = 0.0
+        self.scheduled: list[int] = []         # weeks at which planned RPIWs fall due
+        self.cancelled = 0
+        self.value_streams = 0
+        self.processes_left = 0                # unimproved processes in the current value stream
+        self.alignment = 1.0 if model.trust.programme.value_stream_selection == "top_down" \
+            else model.params["bottom_up_alignment"]
+        # one entry per RPIW held
+        self.week_held: list[int] = []
+        self.owner_team: list[int] = []
+        self.baseline: list[float] = []
+        self.removed: list[float] = []         # hours of lead time currently removed
+        self.post_90: list[float] = []         # lead time 90 days after the workshop (nan until then)
+
+    @property
+    def held(self) -> int:
+        return len(self.week_held)
+
+    def step(self, week: int) -> None:
+        m, ctx = self.model, self.model.ctx
+        if ctx.programme_active[week] and not ctx.covid[week]:
+            self.due += ctx.rpiws_per_year[week] / 52.0 * m.kpo_capacity(week) / max(ctx.kpo_staff[week], 1)
+            if self.due >= 1.0:
+                self.scheduled.append(week + PREPARATION_WEEKS)
+                self.due -= 1.0
+        for _ in range(self.scheduled.count(week)):
+            stand_down = ctx.covid[week] or m.rng.random() < m.params["rpiw_cancel_pressure"] * ctx.pressure[week]
+            if stand_down:
+                self.cancelled += 1
+            else:
+                self._hold(week)
+        self.scheduled = [w for w in self.scheduled if w > week]
+        self._relapse(week)
+
+    def _next_process(self) -> None:
+        if self.processes_left == 0:
+            self.value_streams += 1
+            self.processes_left = 1 + self.model.rng.poisson(self.model.params["processes_per_value_stream"] - 1)
+        self.processes_left -= 1
+
+    def _team(self) -> tuple[int, np.ndarray]:
+        m, s = self.model, self.model.staff
+        home = int(m.rng.integers(0, m.n_teams))
+        size = int(m.rng.integers(TEAM_SIZE[0], TEAM_SIZE[1] + 1))
+        # selected for process knowledge and influence: half from the owning team, half across
+        local = np.flatnonzero(s.team == home)
+        pick_local = m.rng.choice(local, size=min(size // 2, len(local)), replace=False)
+        others = m.rng.choice(s.n, size=size - len(pick_local), replace=False,
+                              p=(s.capability + 0.05) / (s.capability + 0.05).sum())
+        return home, np.unique(np.concatenate([pick_local, others]))
+
+    def _hold(self, week: int) -> None:
+        m, s, p = self.model, self.model.staff, self.model.params
+        self._next_process()
+        home, team = self._team()
+        mean_waste = p["process_waste_share"]
+        waste = m.rng.beta(mean_waste * WASTE_CONCENTRATION, (1 - mean_waste) * WASTE_CONCENTRATION)
+        readiness = (s.capability[team].mean() + s.engagement[team].mean()) / 2
+        sensitivity = p["rpiw_context_sensitivity"]
+        effect = p["rpiw_effect"] * (1 - sensitivity + sensitivity * readiness) * (1 - 0.5 * m.ctx.pressure[week])
+        baseline = LEAD_TIME_MEDIAN_HOURS * np.exp(LEAD_TIME_LOG_SD * m.rng.standard_normal())
+        self.week_held.append(week)
+        self.owner_team.append(home)
+        self.baseline.append(baseline)
+        self.removed.append(baseline * waste * min(effect, 1.0))
+        self.post_90.append(np.nan)
+        s.capability[team] += p["rpiw_capability_gain"] * (1 - s.capability[team])
+        s.engagement[team] = np.minimum(s.engagement[team] + p["rpiw_engagement_gain"], 1.0)
+        starts = m.rng.random(len(team)) < p["trained_practice_share"] * s.engagement[team]
+        s.practising[team[starts]] = True
+        m.network.form_ties(team, int(p["rpiw_ties"]), m.reciprocation, m.rng)
+
+    def _relapse(self, week: int) -> None:
+        if not self.week_held:
+            return
+        m, p = self.model, self.model.params
+        sustain = m.team_practising_share()[np.asarray(self.owner_team)]
+        if m.ctx.covid[week]:
+            sustain = np.minimum(sustain * (1 + p["covid_daily_management_boost"]), 1.0)
+        removed = np.asarray(self.removed) * (1 - p["relapse_rate"] * (1 - sustain))
+        self.removed = list(removed)
+        due = np.flatnonzero(np.asarray(self.week_held) == week - FOLLOW_UP_WEEKS)
+        for i in due:
+            self.post_90[i] = self.baseline[i] - self.removed[i]
+
+    def aligned_gain_per_1000_staff(self, staff: int) -> float:
+        """Aligned fraction of lead time currently removed, summed over processes, per 1000 staff."""
+        if not self.week_held:
+            return 0.0
+        fraction = np.asarray(self.removed) / np.asarray(self.baseline)
+        return float(self.alignment * fraction.sum() / (staff / 1000.0))
+
+    def lead_time_by(self, week: int) -> tuple[float, float, int]:
+        """Summed baseline and 90-day lead time of RPIWs held by ``week`` (current value if the
+        90 days are not over at the end of the run), and their number."""
+        held = np.asarray(self.week_held) <= week
+        if not held.any():
+            return 0.0, 0.0, 0
+        baseline = np.asarray(self.baseline)[held]
+        post = np.asarray(self.post_90)[held]
+        current = baseline - np.asarray(self.removed)[held]
+        post = np.where(np.isnan(post), current, post)
+        return float(baseline.sum()), float(post.sum()), int(held.sum())

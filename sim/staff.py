@@ -1,0 +1,63 @@
+"""Staff state as arrays, one entry per post ("slot"); a leaver's slot goes to their replacement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ROLES = ("doctor", "nurse_ahp", "manager", "support")
+L4L_STATUS = ("none", "in_progress", "complete", "dropped")
+ALT_STATUS = ("none", "in_progress", "complete")
+NONE, IN_PROGRESS, COMPLETE, DROPPED = 0, 1, 2, 3
+
+INITIAL_CAPABILITY = 0.05  # a little prior QI knowledge; the method itself is new to everyone
+
+
+@dataclass
+class StaffState:
+    role: np.ndarray          # index into ROLES
+    team: np.ndarray          # team (ward/department) index
+    capability: np.ndarray    # improvement capability, 0-1
+    engagement: np.ndarray    # belief in the method, 0-1
+    morale: np.ndarray        # 0-1
+    practising: np.ndarray    # bool: uses the method in daily work
+    l4l: np.ndarray           # index into L4L_STATUS
+    alt: np.ndarray           # index into ALT_STATUS
+    cohort: np.ndarray        # L4L cohort id, -1 if none
+    tenure: np.ndarray        # weeks in post
+
+    @property
+    def n(self) -> int:
+        return len(self.role)
+
+    @classmethod
+    def create(cls, n: int, team_size: int, role_shares: list[float], engagement: np.ndarray,
+               rng: np.random.Generator) -> "StaffState":
+        n_teams = max(1, int(round(n / team_size)))
+        return cls(
+            role=rng.choice(len(ROLES), size=n, p=role_shares).astype(np.int8),
+            team=np.sort(rng.integers(0, n_teams, size=n)).astype(np.int32),
+            capability=np.full(n, INITIAL_CAPABILITY),
+            engagement=engagement,
+            morale=np.clip(rng.normal(0.5, 0.1, n), 0, 1),
+            practising=np.zeros(n, dtype=bool),
+            l4l=np.zeros(n, dtype=np.int8),
+            alt=np.zeros(n, dtype=np.int8),
+            cohort=np.full(n, -1, dtype=np.int32),
+            tenure=rng.integers(0, 52 * 15, size=n).astype(np.int32),
+        )
+
+    def replace(self, slots: np.ndarray, engagement: np.ndarray) -> None:
+        """Recruits take the leavers' posts (same role and team), untrained and new."""
+        self.capability[slots] = INITIAL_CAPABILITY
+        self.engagement[slots] = engagement
+        self.morale[slots] = 0.6  # newcomers start hopeful
+        self.practising[slots] = False
+        self.l4l[slots] = NONE
+        self.alt[slots] = NONE
+        self.cohort[slots] = -1
+        self.tenure[slots] = 0
+
+    def trained(self) -> np.ndarray:
+        return (self.l4l == IN_PROGRESS) | (self.l4l == COMPLETE) | (self.alt != NONE)
