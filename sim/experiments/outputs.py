@@ -8,6 +8,7 @@ columns so that every output is one column of the results table.
 from __future__ import annotations
 
 from sim.errors import InputError
+from sim.reporters import REPORTERS
 
 FINAL_OUTPUTS = (
     "staff",
@@ -28,15 +29,6 @@ FINAL_OUTPUTS = (
 """Scalar summary outputs. ``cqc_<year>`` and ``survey_<measure>`` are accepted as well."""
 
 FLATTENED_PREFIXES = ("cqc_", "survey_")
-
-SERIES_OUTPUTS = (
-    "quality",
-    "engagement_mean",
-    "l4l_complete",
-    "l4l_in_progress",
-    "rpiws",
-)
-"""Weekly series columns known before the core lands; the core's timeseries columns are added at run time."""
 
 DEFAULT_COMPARE_OUTPUTS = (
     "quality_final",
@@ -87,4 +79,5 @@ def check_output_names(final: list[str], series: list[str], where: str) -> None:
 
 
 def known_series_outputs() -> tuple[str, ...]:
-    return SERIES_OUTPUTS
+    """The model's weekly reporters (sim/reporters.py)."""
+    return tuple(REPORTERS)

@@ -1,0 +1,187 @@
+"""Command-line subcommands ``sweep``, ``sensitivity`` and ``compare``.
+
+``register(subparsers)`` adds them to an argparse subparsers object; each sets
+``handler=<function(args) -> int>`` as a default. Handlers raise sim.errors.InputError for bad
+input (before any run starts) and return the exit code (130 after Ctrl-C, results kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+
+from sim.errors import InputError
+from sim.experiments import compare as comparison
+from sim.experiments import sensitivity
+from sim.experiments.batch import BatchResult, OutputSelection, run_batch
+from sim.experiments.designs import count_runs, experiment_cases, experiment_specs, sample_points
+from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS
+from sim.experiments.schema import Experiment, load_experiment
+
+RESULTS_DIR = Path("results")
+DEFAULT_MAX_RUNS = 20_000
+
+
+def register(subparsers) -> None:
+    sweep = subparsers.add_parser("sweep", help="run an experiment file (experiments/NAME.yaml): all runs, resumable")
+    sweep.add_argument("experiment", help="experiment name (experiments/NAME.yaml) or path to a .yaml file")
+    _add_runner_options(sweep)
+    sweep.set_defaults(handler=run_sweep)
+
+    analysis = subparsers.add_parser("sensitivity", help="run a Sobol or Morris experiment and compute its indices")
+    analysis.add_argument("experiment", help="experiment name (experiments/NAME.yaml) or path to a .yaml file")
+    _add_runner_options(analysis)
+    analysis.add_argument("--resamples", type=int, default=100, help="bootstrap resamples for the intervals (100)")
+    analysis.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the intervals (0.95)")
+    analysis.set_defaults(handler=run_sensitivity)
+
+    what_if = subparsers.add_parser("compare", help="compare variant scenarios with a base scenario, with common random numbers")
+    what_if.add_argument("base", help="base scenario (name or path)")
+    what_if.add_argument("variants", nargs="+", help="variant scenarios (names, e.g. sath_stable_ceo, or paths)")
+    what_if.add_argument("--posterior", help="parameter sets: CSV or parquet, one row per set, optional 'weight' column "
+                                             "(default: the documented default parameters)")
+    what_if.add_argument("--max-sets", type=_positive_int, help="draw this many parameter sets by weight from --posterior")
+    what_if.add_argument("--replicates", type=_positive_int, default=10, help="stochastic replicates per parameter set (10)")
+    what_if.add_argument("--seed", type=int, default=20150701, help="base seed (20150701)")
+    what_if.add_argument("--scale", type=_scale, default=1.0, help="staff scale factor in (0, 1] (1.0)")
+    what_if.add_argument("--end", type=_date, help="stop the runs at this date (YYYY-MM-DD)")
+    what_if.add_argument("--outputs", type=_names, default=list(DEFAULT_COMPARE_OUTPUTS),
+                         help=f"comma-separated outputs ({','.join(DEFAULT_COMPARE_OUTPUTS)})")
+    _add_runner_options(what_if)
+    what_if.set_defaults(handler=run_compare)
+
+
+def _add_runner_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (1)")
+    parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): run on that cluster")
+    parser.add_argument("--out", type=Path, help="results folder (default results/<experiment>)")
+    parser.add_argument("--max-runs", type=_positive_int, default=DEFAULT_MAX_RUNS,
+                        help=f"refuse designs needing more runs than this ({DEFAULT_MAX_RUNS})")
+    parser.add_argument("--chunk-size", type=_positive_int, default=50, help="runs per results file written (50)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be in (0, 1]")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one output name")
+    return names
+
+
+def check_run_budget(runs: int, max_runs: int, breakdown: str) -> None:
+    if runs > max_runs:
+        raise InputError(f"the design needs {runs} runs ({breakdown}), more than --max-runs {max_runs}; "
+                         "use fewer samples or replicates, or raise --max-runs")
+
+
+def run_sweep(args) -> int:
+    experiment = load_experiment(args.experiment)
+    result = _run_experiment(experiment, args)
+    if result is None:
+        return 130
+    print(f"{result.computed} runs computed, {result.done_before} reused; results in {result.out_dir}")
+    return 0
+
+
+def run_sensitivity(args) -> int:
+    experiment = load_experiment(args.experiment)
+    if experiment.design.kind not in ("sobol", "morris"):
+        raise InputError(f"{args.experiment}: design.kind is {experiment.design.kind}; "
+                         "orgsim sensitivity needs a sobol or morris design (use orgsim sweep for others)")
+    if not 0 < args.conf_level < 1:
+        raise InputError(f"--conf-level must be between 0 and 1 (got {args.conf_level})")
+    result = _run_experiment(experiment, args)
+    if result is None:
+        return 130
+    indices = sensitivity.analyse(experiment, result.runs, num_resamples=args.resamples, conf_level=args.conf_level,
+                                  seed=experiment.design.seed)
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis")
+    print(_headline_indices(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
+def _headline_indices(indices):
+    main_index = "ST" if indices["method"].iloc[0] == "sobol" else "mu_star"
+    final = indices[(indices["n"] == indices["n"].max()) & (indices["index"] == main_index)]
+    return (final.sort_values("value", ascending=False).groupby(["case", "output"], sort=False).head(5)
+            [["case", "output", "parameter", "index", "value", "conf"]])
+
+
+def _run_experiment(experiment: Experiment, args) -> BatchResult | None:
+    cases, points = len(experiment_cases(experiment)), len(sample_points(experiment))
+    check_run_budget(count_runs(experiment), args.max_runs,
+                     f"{cases} case(s) x {points} point(s) x {experiment.replicates} replicate(s)")
+    out_dir = args.out or RESULTS_DIR / experiment.name
+    outputs = OutputSelection(tuple(experiment.outputs.final), tuple(experiment.outputs.series))
+    description = {"experiment": experiment.model_dump(mode="json"), "experiment_source": str(args.experiment)}
+    return _run(experiment_specs(experiment), out_dir, outputs, description, args)
+
+
+def _run(specs, out_dir: Path, outputs: OutputSelection, description: dict, args) -> BatchResult | None:
+    print(f"{len(specs)} runs -> {out_dir}" + (f" on Dask at {args.scheduler}" if args.scheduler else
+                                                f" with {args.workers} worker(s)"), flush=True)
+    try:
+        return run_batch(specs, out_dir, outputs, workers=args.workers, scheduler=args.scheduler,
+                         description=description, chunk_size=args.chunk_size, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are saved in {out_dir}; run the same command again to resume")
+        return None
+
+
+def run_compare(args) -> int:
+    comparison.check_compare_outputs(args.outputs)
+    sets = comparison.load_parameter_sets(args.posterior, args.max_sets, args.seed)
+    scenarios = [args.base, *args.variants]
+    check_run_budget(len(scenarios) * len(sets) * args.replicates, args.max_runs,
+                     f"{len(scenarios)} scenario(s) x {len(sets)} parameter set(s) x {args.replicates} replicate(s)")
+    specs = comparison.compare_specs(scenarios, sets, args.replicates, args.seed, args.scale, args.end)
+    out_dir = args.out or RESULTS_DIR / "compare" / _slug("-vs-".join([Path(name).stem for name in scenarios]))
+    description = {"compare": {"base": args.base, "variants": args.variants, "posterior": args.posterior,
+                               "max_sets": args.max_sets, "replicates": args.replicates, "seed": args.seed,
+                               "scale": args.scale, "end": str(args.end) if args.end else None}}
+    result = _run(specs, out_dir, OutputSelection(tuple(args.outputs)), description, args)
+    if result is None:
+        return 130
+    differences = comparison.paired_differences(result.runs, scenarios, args.outputs)
+    table = comparison.summarise(differences, seed=args.seed)
+    table.to_csv(out_dir / "compare.csv", index=False)
+    differences.to_csv(out_dir / "differences.csv", index=False)
+    figure = comparison.plot_differences(table, args.base)
+    figure.savefig(out_dir / "compare.png", dpi=150, bbox_inches="tight")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"wrote {out_dir / 'compare.csv'}, {out_dir / 'compare.png'}, {out_dir / 'differences.csv'}")
+    return 0
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
