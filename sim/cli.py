@@ -1,0 +1,132 @@
+"""The ``orgsim`` command line.
+
+    orgsim run SCENARIO... [--seed N] [--params FILE] [--out DIR] [--scale S]
+    orgsim run --all                      (the five trusts; what `make run` calls)
+
+Other subcommands (calibrate, report, sweep, sensitivity, compare) are registered by their packages.
+Bad input exits with status 2 and one message naming the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from sim.context import build_context
+from sim.errors import InputError
+from sim.params import default_params, load_params
+from sim.runner import TRUSTS, AtomicFolder, manifest, simulate, write_run
+from sim.scenario import load_scenario
+
+SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def _scale(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("scale must be in (0, 1]")
+    return value
+
+
+def add_run_parser(sub) -> None:
+    run = sub.add_parser("run", help="simulate one or more scenarios and write a run folder")
+    run.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario names (scenarios/NAME.yaml) or paths")
+    run.add_argument("--all", action="store_true", help=f"the five trusts: {', '.join(TRUSTS)}")
+    run.add_argument("--seed", type=int, default=1, help="base seed (default 1)")
+    run.add_argument("--params", type=Path, help="parameter file (YAML/JSON name: value); default: sim/parameters.yaml")
+    run.add_argument("--posterior", type=Path, help="calibrated parameter sets: run an ensemble over them")
+    run.add_argument("--out", type=Path, help="output folder (default results/run-<time>)")
+    run.add_argument("--scale", type=_scale, default=1.0, help="fraction of staff simulated, counts rescaled (default 1)")
+    run.add_argument("--end", type=_date, help="stop early at this date (YYYY-MM-DD)")
+    run.add_argument("--workers", type=int, default=1, help="parallel workers for --posterior ensembles")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args) -> int:
+    names = list(TRUSTS) if args.all else args.scenarios
+    if not names:
+        raise InputError("orgsim run: name at least one scenario, or use --all")
+    scenarios = [load_scenario(name) for name in names]
+    out = args.out or Path("results") / f"run-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    if args.posterior:
+        return _run_posterior(args, names, out)
+    params = load_params(args.params) if args.params else default_params()
+    weeks = sum(build_context(s, params, args.end).weeks for s in scenarios)
+    results = []
+    with AtomicFolder(out) as folder, tqdm(total=weeks, unit="wk", desc="simulating", disable=None) as bar:
+        for scenario in scenarios:
+            bar.set_postfix_str(scenario.name)
+            results.append(simulate(scenario, params, args.seed, args.scale, args.end, on_week=bar.update))
+        write_run(folder, results, manifest(scenarios, params, args.seed, args.scale,
+                                            command=" ".join(sys.argv), end=args.end))
+        if not args.no_plots:
+            from sim.plots import plot_run
+            import pandas as pd
+            plot_run(folder, pd.concat([r.timeseries for r in results]), {r.trust: r.summary for r in results})
+    _print_summary(results)
+    print(f"wrote {out}")
+    return 0
+
+
+def _run_posterior(args, names, out) -> int:
+    try:
+        from sim.calibration.cli import run_posterior_ensemble
+    except ModuleNotFoundError:
+        raise InputError("--posterior needs the calibration package (sim/calibration), not installed here") from None
+    run_posterior_ensemble(args.posterior, names, out, seed=args.seed, workers=args.workers, scale=args.scale)
+    return 0
+
+
+def _print_summary(results) -> None:
+    header = f"{'trust':6} {'staff':>6} {'L4L done':>8} {'in prog':>7} {'ALT':>5} {'RPIWs@19':>8} {'VS@19':>5} {'LT cut':>6}  CQC"
+    print(header)
+    for r in results:
+        s = r.summary
+        cqc = " -> ".join(f"{y}:{v}" for y, v in s["cqc"].items())
+        print(f"{r.trust:6} {s['staff']:6d} {s['l4l_complete_2021_03']:8.0f} {s['l4l_in_progress_2021_03']:7.0f} "
+              f"{s['alt_complete_2021_03']:5.0f} {s['rpiws_2019_07']:8.0f} {s['value_streams_2019_07']:5.0f} "
+              f"{s['lead_time_reduction']:6.2f}  {cqc}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orgsim", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_parser(sub)
+    for module_name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that package is not part of this checkout yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as exc:
+        print(f"orgsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("orgsim: interrupted; nothing partial was left behind as a finished folder", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Run trusts and write run folders: the one entry point used by the CLI, calibration and sweeps.
+
+A run is fixed by scenario + parameters + seed. Each trust's random stream is
+``SeedSequence(seed, spawn_key=(trust_key(name),))``, so a trust gives the same result alone or
+with others, in any order, on any worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import sim
+from sim.model import TrustModel, rating_of
+from sim.scenario import RATINGS, Scenario
+
+TRUSTS = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
+TRAINING_CENSUS = dt.date(2021, 3, 31)   # Table 5.1
+RPIW_CENSUS = dt.date(2019, 7, 31)       # Tables 7.1 and 7.2
+
+
+@dataclass
+class RunResult:
+    trust: str
+    timeseries: pd.DataFrame
+    summary: dict
+    survey_edges: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "target"]))
+    seconds: float = 0.0
+
+
+def trust_key(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def trust_seed(seed: int | np.random.SeedSequence, name: str) -> np.random.SeedSequence:
+    """The random stream of one trust within a run of base ``seed``."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    return np.random.SeedSequence(int(seed), spawn_key=(trust_key(name),))
+
+
+def _value_at(frame: pd.DataFrame, column: str, date: dt.date) -> float:
+    """Value of ``column`` in the last week on or before ``date`` (last week if the run ends earlier)."""
+    dates = pd.to_datetime(frame["date"])
+    upto = frame[dates <= pd.Timestamp(date)]
+    return float((upto if len(upto) else frame.iloc[:1])[column].iloc[-1])
+
+
+def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
+    baseline, post, n_rpiw = model.improvement.lead_time_by((RPIW_CENSUS - model.trust.start).days // 7)
+    cqc = dict(model.cqc)
+    latest = cqc[max(cqc)] if cqc else rating_of(model.quality)
+    summary = {
+        "trust": model.trust.name,
+        "staff": model.trust.staff,
+        "scale": model.scale,
+        "weeks": len(frame),
+        "l4l_complete_2021_03": _value_at(frame, "l4l_complete", TRAINING_CENSUS),
+        "l4l_in_progress_2021_03": _value_at(frame, "l4l_in_progress", TRAINING_CENSUS),
+        "alt_complete_2021_03": _value_at(frame, "alt_complete", TRAINING_CENSUS),
+        "alt_in_progress_2021_03": _value_at(frame, "alt_in_progress", TRAINING_CENSUS),
+        "value_streams_2019_07": _value_at(frame, "value_streams", RPIW_CENSUS),
+        "rpiws_2019_07": _value_at(frame, "rpiws", RPIW_CENSUS),
+        "rpiws_measured_2019_07": n_rpiw,
+        "lead_time_baseline_hours": baseline,
+        "lead_time_post_hours": post,
+        "lead_time_reduction": 1 - post / baseline if baseline else 0.0,
+        "rpiws_total": model.improvement.held,
+        "rpiws_cancelled": model.improvement.cancelled,
+        "quality_final": model.quality,
+        "engagement_mean_final": float(frame["engagement_mean"].iloc[-1]),
+        "practising_share_final": float(frame["practising_share"].iloc[-1]),
+        "morale_final": float(frame["morale_mean"].iloc[-1]),
+        "leavers_total": float(frame["leavers"].iloc[-1]),
+        "cqc": cqc,
+        "cqc_latest": latest,
+        "cqc_latest_score": RATINGS.index(latest),
+        "survey": model.survey["measures"] if model.survey else {},
+    }
+    return summary
+
+
+def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random.SeedSequence,
+             scale: float = 1.0, end: dt.date | None = None,
+             on_week: Callable[[], None] | None = None) -> RunResult:
+    """Simulate one trust and return its weekly series, summary and survey network.
+
+    ``on_week`` is called after every week (for progress bars)."""
+    started = time.perf_counter()
+    model = TrustModel(scenario, params, rng=np.random.default_rng(trust_seed(seed, scenario.name)),
+                       scale=scale, end=end)
+    while model.running:
+        model.step()
+        if on_week:
+            on_week()
+    frame = model.datacollector.get_model_vars_dataframe().reset_index(names="week")
+    frame.insert(0, "trust", scenario.name)
+    frame["cqc_band"] = [rating_of(q) for q in frame["quality"]]
+    edges = model.survey["edges"] if model.survey else pd.DataFrame(columns=["source", "target"])
+    return RunResult(scenario.name, frame, summarise(model, frame), edges, time.perf_counter() - started)
+
+
+# -- run folders ------------------------------------------------------------------------------------
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def manifest(scenarios: list[Scenario], params: dict, seed, scale: float, **extra) -> dict:
+    return {
+        "package": "orgsim",
+        "version": sim.__version__,
+        "git_commit": git_commit(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "scale": scale,
+        "scenarios": {s.name: s.model_dump(mode="json") for s in scenarios},
+        "parameters": params,
+        **extra,
+    }
+
+
+class AtomicFolder:
+    """Write into ``<out>.partial-<pid>`` and rename to ``out`` only when complete, so a crash
+    never leaves a folder that looks finished; an existing ``out`` is replaced only at the end."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.tmp = self.out.with_name(f"{self.out.name}.partial-{os.getpid()}")
+
+    def __enter__(self) -> Path:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = self.out.with_name(f"{self.out.name}.old-{os.getpid()}")
+        if self.out.exists():
+            self.out.rename(old)
+        self.tmp.rename(self.out)
+        shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (dt.date,)):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def write_run(folder: Path, results: list[RunResult], run_manifest: dict) -> None:
+    """Write a complete run folder's data files (plots are added by sim.plots)."""
+    pd.concat([r.timeseries for r in results], ignore_index=True).to_csv(folder / "timeseries.csv", index=False)
+    write_json(folder / "summary.json", {r.trust: r.summary for r in results})
+    for r in results:
+        r.survey_edges.to_csv(folder / f"survey_network_{r.trust}.csv", index=False)
+    run_manifest = dict(run_manifest, timings={r.trust: round(r.seconds, 3) for r in results})
+    write_json(folder / "manifest.json", run_manifest)
