@@ -18,7 +18,7 @@ from sim.errors import InputError
 from sim.experiments.outputs import check_output_names, is_numeric_output
 from sim.params import PARAMETERS
 
-EXPERIMENTS_DIR = Path("experiments")
+SHIPPED_EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 class Strict(BaseModel):
@@ -83,18 +83,16 @@ class Experiment(Strict):
 
 
 def resolve_experiment_path(name_or_path: str) -> Path:
+    """A path to a .yaml file, or a name looked up in ./experiments then the shipped experiments/."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        candidate = path
-    else:
-        candidate = EXPERIMENTS_DIR / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        shipped = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
-        raise InputError(
-            f"experiment {name_or_path!r} not found (looked for {candidate}); "
-            f"shipped experiments: {', '.join(shipped) or 'none'}"
-        )
-    return candidate
+    candidates = [path] if path.suffix in (".yaml", ".yml") else [
+        Path.cwd() / "experiments" / f"{name_or_path}.yaml", SHIPPED_EXPERIMENTS / f"{name_or_path}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    shipped = sorted(p.stem for p in SHIPPED_EXPERIMENTS.glob("*.yaml"))
+    raise InputError(f"experiment {name_or_path!r} not found (looked for {', '.join(map(str, candidates))}); "
+                     f"shipped experiments: {', '.join(shipped) or 'none'}")
 
 
 def load_experiment(name_or_path: str) -> Experiment:
