@@ -128,17 +128,16 @@ class _ProgressFilter(logging.Filter):
         return record.getMessage().startswith(PROGRESS_PREFIXES)
 
 
-def show_progress(stream=sys.stderr) -> None:
-    """One line per generation from pyabc's own log (epsilon, acceptance, ESS), nothing else."""
+def show_progress() -> None:
+    """Keep pyabc's own per-generation log lines (epsilon, acceptance, ESS) and drop the rest."""
     logger = logging.getLogger("ABC")
     logger.setLevel(logging.INFO)
-    if not any(getattr(h, "_orgsim", False) for h in logger.handlers):
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("calibrate: %(message)s"))
-        handler.addFilter(_ProgressFilter())
-        handler._orgsim = True
-        logger.addHandler(handler)
-    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in logger.handlers:
+        if not any(isinstance(f, _ProgressFilter) for f in handler.filters):
+            handler.addFilter(_ProgressFilter())
+            handler.setFormatter(logging.Formatter("calibrate: %(message)s"))
 
 
 def _build_abc(setup: CalibrationSetup, sampler):
@@ -154,7 +153,7 @@ def _build_abc(setup: CalibrationSetup, sampler):
     return abc, targets, priors
 
 
-def _run_abc(abc, rules: StoppingRules, already_done: int):
+def _run_abc(abc, rules: StoppingRules):
     kwargs = {"minimum_epsilon": rules.min_epsilon, "min_acceptance_rate": rules.min_acceptance_rate}
     if rules.generations is not None:
         kwargs["max_nr_populations"] = rules.generations
@@ -195,7 +194,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
             history = abc.load(db_url, 1)
         else:
             history = abc.new(db_url, targets.observed(setup.trusts))
-        history = _run_abc(abc, rules, history.max_t + 1)
+        history = _run_abc(abc, rules)
     except KeyboardInterrupt:
         print(f"calibrate: interrupted; finished generations are kept in {db_path}; continue with "
               f"--name {setup.name} --resume", file=sys.stderr)
@@ -205,7 +204,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
         write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": elapsed, **provenance()})
         if client is not None:
             client.close()
-    return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir)
+    return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path)
 
 
 def _read_json(path: Path) -> dict:
@@ -242,7 +241,7 @@ def posterior_frame(history, setup: CalibrationSetup, priors: PriorSet) -> pd.Da
 
 def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: StoppingRules,
                      wall_time_seconds: float, workers: int, scheduler: str | None,
-                     posterior_dir: Path = POSTERIOR_DIR) -> Path:
+                     posterior_dir: Path = POSTERIOR_DIR, db_path: Path | None = None) -> Path:
     """Write calibration/posterior_<name>.csv and its manifest; returns the CSV path."""
     import pyabc
 
@@ -284,7 +283,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log, "why": p.why}
                    for p in priors.priors],
         "fixed_params": setup.fixed_params,
-        "database": str(run_directory(setup.name, RESULTS_ROOT) / "abc.db"),
+        "database": str(db_path) if db_path else None,
         "generation_table": generations,
         **provenance(),
     })

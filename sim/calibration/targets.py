@@ -7,9 +7,10 @@ and the tests all call it, so that they can never disagree on what a statistic m
 Statistic values:
   count, ratio  the summary value as is
   ordinal       the CQC rating at that inspection year scored 0 (inadequate) .. 3 (outstanding)
-  ordering      how far the trust is from holding the stated extreme among the trusts simulated:
-                1 when its rank (1 = most extreme in the stated direction) is <= ``within``,
-                otherwise ``rank - within + 1``; the observed value is therefore always 1.
+  ordering      how far the trust is from holding the stated extreme among the trusts simulated
+                (or against the one trust named by ``than``): 1 when its rank (1 = most extreme in
+                the stated direction; ties count in its favour) is <= ``within``, otherwise
+                ``rank - within + 1``; the observed value is therefore always 1.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ SCALAR_STATISTICS = (
     "lead_time_post_hours", "lead_time_reduction", "quality_final", "engagement_mean_final",
     "morale_final", "cqc_latest_score",
 )
-DERIVED_SURVEY_STATISTICS = ("simple_brokerage_share", "ties_per_actor")
 
 
 class Target(BaseModel):
@@ -47,6 +47,7 @@ class Target(BaseModel):
     weight: float = Field(ge=0.0, le=100.0)
     relation: Literal["highest", "lowest"] | None = None
     within: int = Field(1, ge=1, le=4)
+    than: Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"] | None = None
     note: str = ""
 
     @model_validator(mode="after")
@@ -64,13 +65,17 @@ class Target(BaseModel):
         if self.kind == "ordering":
             if self.relation is None or self.observed != self.relation:
                 raise ValueError("an ordering target needs relation: highest|lowest and observed equal to it")
-        elif self.relation is not None:
-            raise ValueError("relation is only allowed for kind 'ordering'")
+            if self.than == self.trust or (self.than and self.within != 1):
+                raise ValueError("'than' names another trust, and is not combined with 'within'")
+        elif self.relation is not None or self.than is not None:
+            raise ValueError("relation and than are only allowed for kind 'ordering'")
         return self
 
     @property
     def id(self) -> str:
         suffix = f".{self.relation}" if self.kind == "ordering" else ""
+        if self.than:
+            suffix += f"_than_{self.than}"
         return f"{self.trust}.{self.statistic}{suffix}"
 
     @property
@@ -103,7 +108,8 @@ class TargetSet(BaseModel):
         """Targets that can be computed from runs of ``trusts`` (orderings need two or more)."""
         trusts = set(trusts)
         return [t for t in self.targets
-                if t.trust in trusts and (t.kind != "ordering" or len(trusts) >= 2)]
+                if t.trust in trusts and (t.kind != "ordering" or len(trusts) >= 2)
+                and (t.than is None or t.than in trusts)]
 
     def observed(self, trusts=TRUST_NAMES) -> dict[str, float]:
         return {t.id: t.observed_value for t in self.for_trusts(trusts)}
@@ -161,29 +167,19 @@ def rating_score(rating: str) -> float:
     return float(RATINGS.index(rating))
 
 
-def survey_measure(survey: dict, measure: str) -> float:
-    """A measure of the emulated survey network, including the two derived ones."""
-    if measure == "simple_brokerage_share":
-        brokerage = {k: v for k, v in survey.items() if k.startswith("brokerage_")}
-        total = sum(brokerage.values())
-        return float(brokerage.get("brokerage_simple", 0.0)) / total if total > 0 else 0.0
-    if measure == "ties_per_actor":
-        return float(survey["ties"]) / survey["actors"] if survey.get("actors") else 0.0
-    return float(survey[measure])
-
-
 def summary_value(summary: dict, statistic: str) -> float:
     """The raw value of a statistic in one trust's summary (a CQC rating scored 0-3)."""
     head, _, tail = statistic.partition(".")
     if head == "cqc":
         return rating_score(summary["cqc"][tail])
     if head == "survey":
-        return survey_measure(summary["survey"], tail)
+        return float(summary["survey"][tail])
     return float(summary[statistic])
 
 
 def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
-    values = {trust: summary_value(s, target.statistic) for trust, s in summaries.items()}
+    compared = [target.trust, target.than] if target.than else list(summaries)
+    values = {trust: summary_value(summaries[trust], target.statistic) for trust in compared}
     mine = values[target.trust]
     if target.relation == "highest":
         rank = 1 + sum(v > mine for v in values.values())

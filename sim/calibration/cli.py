@@ -1,0 +1,117 @@
+"""Command-line subcommands ``calibrate`` and ``report``, and the ensemble behind ``run --posterior``.
+
+``register(subparsers)`` adds them to an argparse subparsers object; each sets
+``handler=<function(args) -> int>``. Handlers raise sim.errors.InputError for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sim.errors import InputError
+
+from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
+from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate
+from .targets import DEFAULT_TARGETS, TRUST_NAMES
+
+__all__ = ["register", "run_posterior_ensemble"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a positive number")
+    return value
+
+
+def register(subparsers) -> None:
+    cal = subparsers.add_parser("calibrate", help="ABC-SMC calibration against the five trusts (pyabc)",
+                                description="Calibrate the shared behavioural parameters and the per-trust "
+                                            "programme inputs of calibration/priors.yaml against "
+                                            "calibration/targets.yaml with pyabc ABC-SMC.")
+    cal.add_argument("--name", default="main", help="calibration name: results/calibration/NAME/ and "
+                                                    "calibration/posterior_NAME.csv (default main)")
+    cal.add_argument("--budget", type=_positive_int, metavar="SIMS",
+                     help="stop after this many particles simulated in total (each simulates every trust)")
+    cal.add_argument("--generations", type=_positive_int, help="stop after this many generations (this session)")
+    cal.add_argument("--max-minutes", type=_positive_float, help="stop after this wall time (minutes)")
+    cal.add_argument("--min-epsilon", type=float, default=0.0, help="stop once epsilon is below this")
+    cal.add_argument("--min-acceptance", type=float, default=0.0, help="stop once the acceptance rate is below this")
+    cal.add_argument("--population", type=_positive_int, default=200, help="particles per generation (200)")
+    cal.add_argument("--scale", type=_positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
+    cal.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (2)")
+    cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
+    cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
+    cal.add_argument("--seed", type=int, default=20150701, help="base seed (20150701)")
+    cal.add_argument("--targets", type=Path, default=DEFAULT_TARGETS, help="targets file (calibration/targets.yaml)")
+    cal.add_argument("--priors", type=Path, default=None, help="priors file (calibration/priors.yaml)")
+    cal.add_argument("--resume", action="store_true", help="continue the calibration NAME from its last generation")
+    cal.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of calibration databases")
+    cal.add_argument("--posterior-dir", type=Path, default=POSTERIOR_DIR, help="where posterior_NAME.csv goes")
+    cal.add_argument("--no-report", action="store_true", help="skip the fit report")
+    cal.add_argument("--report-draws", type=_positive_int, help="ensemble draws of the report (default: every particle)")
+    cal.set_defaults(handler=cmd_calibrate)
+
+    rep = subparsers.add_parser("report", help="fit report of a calibrated posterior (markdown + PNG)")
+    rep.add_argument("posterior", type=Path, help="posterior file, e.g. calibration/posterior_main.csv")
+    rep.add_argument("--out", type=Path, help="report folder (default results/calibration/report_<posterior>)")
+    rep.add_argument("--loto", type=Path, nargs="*", default=[],
+                     help="leave-one-trust-out posteriors to add as predictions of the left-out trusts")
+    rep.add_argument("--draws", type=_positive_int, help="ensemble draws (default: every posterior row, weighted)")
+    rep.add_argument("--scale", type=_positive_float, help="staff scale (default: the calibration's)")
+    rep.add_argument("--seed", type=int, default=1, help="base seed of the ensemble (1)")
+    rep.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (2)")
+    rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
+    rep.set_defaults(handler=cmd_report)
+
+
+def cmd_calibrate(args) -> int:
+    from .priors import DEFAULT_PRIORS
+    from .report import write_fit_report
+
+    setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
+                             priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
+                             scale=args.scale, population_size=args.population, seed=args.seed)
+    rules = StoppingRules(budget=args.budget, generations=args.generations,
+                          max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
+                          min_acceptance_rate=args.min_acceptance)
+    if not args.resume and rules.budget is None and rules.generations is None and rules.max_walltime_minutes is None \
+            and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0:
+        raise InputError("orgsim calibrate: give a stopping rule: --budget, --generations, --max-minutes, "
+                         "--min-epsilon or --min-acceptance")
+    try:
+        posterior = calibrate(setup, rules, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                              results_root=args.results, posterior_dir=args.posterior_dir)
+    except KeyboardInterrupt:
+        return 130
+    print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")
+    if not args.no_report:
+        report = write_fit_report(posterior, Path(args.results) / args.name / "report", workers=args.workers,
+                                  n_draws=args.report_draws, scheduler=args.scheduler, targets_path=args.targets)
+        print(f"wrote {report}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_fit_report
+
+    out = args.out or RESULTS_ROOT / f"report_{args.posterior.stem.removeprefix('posterior_')}"
+    report = write_fit_report(args.posterior, out, workers=args.workers, scale=args.scale, n_draws=args.draws,
+                              seed=args.seed, scheduler=args.scheduler, loto=args.loto)
+    print(f"wrote {report}", file=sys.stdout)
+    return 0

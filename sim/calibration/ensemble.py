@@ -1,0 +1,178 @@
+"""Posterior-predictive ensemble: the trusts simulated over a calibrated posterior.
+
+``run_posterior_ensemble`` is what ``orgsim run --all --posterior FILE`` calls. Draw ``i`` takes a
+posterior row (every row once, weighted by its posterior weight; or ``n_draws`` rows resampled by
+weight, then equally weighted) and simulates each trust ``k`` with seed
+``np.random.SeedSequence(seed, spawn_key=(i * 5 + k,))`` through the project's one batch runner
+(sim/experiments/batch.py: parallel, resumable, with its own manifest in ``<out>/ensemble_runs``).
+
+Written to ``out_dir``:
+  ensemble_summary.json   per trust and per numeric statistic of summary.json: median and the
+                          5/25/75/95% quantiles; for CQC the share of runs at each rating per
+                          inspection year (and for the latest rating); per calibration target the
+                          observed value beside the same quantiles
+  ensemble_statistics.csv one row per draw: its weight and every target statistic
+  ensemble_manifest.json  posterior file and manifest, seed, scale, draws, workers, commit
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pyabc.weighted_statistics import weighted_quantile
+
+from sim.errors import InputError
+from sim.experiments.batch import OutputSelection, RunSpec, run_batch
+
+from .posterior import Posterior, load_posterior
+from .provenance import provenance, write_json
+from .targets import RATINGS, TRUST_NAMES, TargetSet, load_targets, simulated_statistics, DEFAULT_TARGETS
+
+QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+SPEC_COLUMNS = {"run_index", "scenario", "overrides", "seed_index", "base_seed", "scale", "end",
+                "draw", "posterior_row", "draw_weight"}
+
+
+def _draws(posterior: Posterior, n_draws: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior rows to run and their weights."""
+    if n_draws is None:
+        return np.arange(len(posterior.frame)), posterior.weights
+    if n_draws < 1:
+        raise InputError(f"--draws: {n_draws} is not allowed; give 1 or more")
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    rows = rng.choice(len(posterior.frame), size=n_draws, replace=True, p=posterior.weights)
+    return rows, np.full(n_draws, 1.0 / n_draws)
+
+
+def ensemble_specs(posterior: Posterior, trusts, seed: int, scale: float, n_draws: int | None = None,
+                   end=None) -> list[RunSpec]:
+    rows, weights = _draws(posterior, n_draws, seed)
+    specs = []
+    for draw, (row, weight) in enumerate(zip(rows, weights)):
+        params, overrides = posterior.parameter_set(int(row), trusts)
+        for trust in trusts:
+            index = draw * len(TRUST_NAMES) + TRUST_NAMES.index(trust)
+            specs.append(RunSpec(run_index=index, scenario=trust, params=params, seed_index=index,
+                                 base_seed=seed, scale=scale, end=end, overrides=overrides[trust],
+                                 labels={"draw": draw, "posterior_row": int(row), "draw_weight": float(weight)}))
+    return specs
+
+
+def unflatten_summary(row: dict) -> dict:
+    """A batch results row back into the nested summary (``cqc`` and ``survey`` dicts)."""
+    summary: dict = {"cqc": {}, "survey": {}}
+    for key, value in row.items():
+        if key in SPEC_COLUMNS or key.startswith("param_"):
+            continue
+        if key.startswith("cqc_") and key[4:].isdigit():
+            summary["cqc"][key[4:]] = value
+        elif key.startswith("survey_"):
+            summary["survey"][key[7:]] = value
+        else:
+            summary[key] = value
+    return summary
+
+
+def summaries_by_draw(runs: pd.DataFrame) -> dict[int, dict[str, dict]]:
+    by_draw: dict[int, dict[str, dict]] = {}
+    for row in runs.to_dict("records"):
+        by_draw.setdefault(int(row["draw"]), {})[row["scenario"]] = unflatten_summary(row)
+    return by_draw
+
+
+def quantiles(values, weights) -> dict[str, float]:
+    values = np.asarray(values, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    keep = np.isfinite(values)
+    if not keep.any():
+        return {name: None for name in QUANTILES}
+    values, weights = values[keep], weights[keep] / weights[keep].sum()
+    return {name: float(weighted_quantile(values, weights, alpha=a)) for name, a in QUANTILES.items()}
+
+
+def _numeric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in SPEC_COLUMNS and not c.startswith("param_")
+            and pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def _rating_shares(values: pd.Series, weights: np.ndarray) -> dict[str, float]:
+    total = weights.sum()
+    return {r: float(weights[(values == r).to_numpy()].sum() / total) for r in RATINGS}
+
+
+def summarise_trust(runs: pd.DataFrame) -> dict:
+    weights = runs["draw_weight"].to_numpy(dtype=float)
+    statistics = {}
+    for column in _numeric_columns(runs):
+        name = f"survey.{column[7:]}" if column.startswith("survey_") else column
+        statistics[name] = quantiles(runs[column], weights)
+    cqc_years = sorted(c[4:] for c in runs.columns if c.startswith("cqc_") and c[4:].isdigit())
+    cqc = {year: _rating_shares(runs[f"cqc_{year}"], weights) for year in cqc_years
+           if runs[f"cqc_{year}"].notna().any()}
+    latest = _rating_shares(runs["cqc_latest"], weights) if "cqc_latest" in runs else {}
+    return {"statistics": statistics, "cqc": cqc, "cqc_latest": latest}
+
+
+def statistics_table(runs: pd.DataFrame, targets: TargetSet) -> pd.DataFrame:
+    """One row per draw: draw, weight and every target statistic computed by simulated_statistics."""
+    weights = runs.groupby("draw")["draw_weight"].first()
+    rows = []
+    for draw, summaries in sorted(summaries_by_draw(runs).items()):
+        rows.append({"draw": draw, "weight": float(weights[draw]), **simulated_statistics(summaries, targets)})
+    return pd.DataFrame(rows)
+
+
+def target_summary(stats: pd.DataFrame, targets: TargetSet) -> dict:
+    weights = stats["weight"].to_numpy(dtype=float)
+    out = {}
+    for target in targets.targets:
+        if target.id in stats:
+            out[target.id] = {"trust": target.trust, "statistic": target.statistic, "kind": target.kind,
+                              "observed": target.observed, "observed_value": target.observed_value,
+                              "weight": target.weight, "source": target.source,
+                              **quantiles(stats[target.id], weights)}
+    return out
+
+
+def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/ensemble", seed: int = 0,
+                           workers: int = 1, scale: float = 1.0, *, n_draws: int | None = None,
+                           scheduler: str | None = None, end=None, targets_path=DEFAULT_TARGETS,
+                           progress: bool = True) -> dict:
+    """Run the ensemble, write ensemble_summary.json (and friends) in ``out_dir``; return the summary."""
+    from pathlib import Path
+
+    trusts = [t for t in TRUST_NAMES if t in set(trusts)]
+    if not trusts:
+        raise InputError(f"no known trust among {list(trusts)}; allowed: {', '.join(TRUST_NAMES)}")
+    if not 0 < scale <= 1:
+        raise InputError(f"--scale: {scale} is not allowed; give a fraction in (0, 1]")
+    out_dir = Path(out_dir)
+    posterior = load_posterior(posterior_path)
+    targets = load_targets(targets_path)
+    specs = ensemble_specs(posterior, trusts, seed, scale, n_draws, end)
+    result = run_batch(specs, out_dir / "ensemble_runs", OutputSelection(), workers=workers,
+                       scheduler=scheduler, progress=progress,
+                       description={"kind": "posterior-predictive ensemble", "posterior": str(posterior_path)})
+    runs = result.runs
+    stats = statistics_table(runs, targets)
+    summary = {
+        "posterior": str(posterior_path),
+        "draws": int(runs["draw"].nunique()),
+        "weighting": "posterior weights" if n_draws is None else "resampled by weight, equal weights",
+        "seed": seed, "scale": scale,
+        "quantiles": list(QUANTILES),
+        "trusts": {trust: summarise_trust(runs[runs["scenario"] == trust]) for trust in trusts},
+        "targets": target_summary(stats, targets),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats.to_csv(out_dir / "ensemble_statistics.csv", index=False, float_format="%.6g")
+    write_json(out_dir / "ensemble_summary.json", summary)
+    write_json(out_dir / "ensemble_manifest.json", {
+        "kind": "orgsim posterior-predictive ensemble", "posterior": str(posterior_path),
+        "posterior_manifest": posterior.manifest, "trusts": trusts, "seed": seed, "scale": scale,
+        "draws": summary["draws"], "workers": workers, "scheduler": scheduler,
+        "seed_rule": "np.random.SeedSequence(seed, spawn_key=(draw * 5 + trust_index,))",
+        "parameters_not_in_posterior": posterior.missing_parameters,
+        "fixed_parameters_changed_since_calibration": posterior.changed_defaults(),
+        "targets_file": str(targets_path), **provenance()})
+    return summary

@@ -1,0 +1,370 @@
+"""The fit report of a calibrated posterior: report.md and PNG figures in one folder.
+
+Contents: acceptance checks per trust; every target's observation against the posterior-predictive
+median and 50%/90% intervals; the five CQC trajectories; posterior marginals and pairwise
+correlations; ABC diagnostics per generation (epsilon, acceptance rate, effective sample size);
+which parameters the data pin down; and, when leave-one-trust-out posteriors are given, each
+left-out trust's prediction against its observations.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from pyabc.weighted_statistics import weighted_quantile  # noqa: E402
+
+from sim.errors import InputError  # noqa: E402
+
+from .ensemble import run_posterior_ensemble  # noqa: E402
+from .posterior import Posterior, load_posterior  # noqa: E402
+from .provenance import provenance  # noqa: E402
+from .targets import DEFAULT_TARGETS, RATINGS, TRUST_NAMES, TargetSet, load_targets  # noqa: E402
+
+COUNT_TOLERANCE = 0.30      # acceptance: L4L complete/in progress and RPIWs within 30% of published
+RATIO_TOLERANCE = 0.10      # acceptance: lead-time reduction within 0.10
+ACCEPTANCE_COUNTS = ("l4l_complete_2021_03", "l4l_in_progress_2021_03", "rpiws_2019_07")
+PINNED, PARTLY = 0.5, 0.8   # 90% posterior width / prior width below which a parameter counts as pinned
+COLOURS = {"inadequate": "#c0392b", "requires_improvement": "#e67e22", "good": "#27ae60", "outstanding": "#2c7fb8"}
+
+
+# -- numbers ---------------------------------------------------------------------------------
+def _rating(score: float) -> str:
+    return RATINGS[int(np.clip(round(score), 0, 3))]
+
+
+def direction(before: float, after: float) -> str:
+    return "improved" if after > before else "declined" if after < before else "unchanged"
+
+
+def latest_ordinal_targets(targets: TargetSet) -> dict[str, object]:
+    latest = {}
+    for t in targets.targets:
+        if t.kind == "ordinal" and (t.trust not in latest or t.statistic > latest[t.trust].statistic):
+            latest[t.trust] = t
+    return latest
+
+
+def acceptance_rows(fit: dict, targets: TargetSet, trusts) -> list[dict]:
+    """The issue's acceptance checks, per trust, from the ensemble's target summaries."""
+    rows = []
+    latest = latest_ordinal_targets(targets)
+    for trust in trusts:
+        row = {"trust": trust}
+        if trust in latest and latest[trust].id in fit:
+            t, f = latest[trust], fit[latest[trust].id]
+            before = RATINGS.index(targets.cqc_before[trust]) if trust in targets.cqc_before else None
+            row["latest CQC (obs / median)"] = f"{t.observed} / {_rating(f['median'])}"
+            row["latest ok"] = _rating(f["median"]) == t.observed
+            if before is not None:
+                row["direction (obs / sim)"] = (f"{direction(before, t.observed_value)} / "
+                                                f"{direction(before, round(f['median']))}")
+                row["direction ok"] = direction(before, t.observed_value) == direction(before, round(f["median"]))
+        for statistic in ACCEPTANCE_COUNTS:
+            key = f"{trust}.{statistic}"
+            if key in fit:
+                obs, med = fit[key]["observed_value"], fit[key]["median"]
+                row[statistic] = abs(med - obs) <= COUNT_TOLERANCE * obs
+        key = f"{trust}.lead_time_reduction"
+        if key in fit:
+            row["lead_time_reduction"] = abs(fit[key]["median"] - fit[key]["observed_value"]) <= RATIO_TOLERANCE
+        rows.append(row)
+    return rows
+
+
+def parameter_table(posterior: Posterior) -> pd.DataFrame:
+    """Prior range, posterior median and 90% interval, and how much the data narrowed each prior."""
+    rows = []
+    priors = {p["name"]: p for p in posterior.manifest.get("priors", [])}
+    for name in posterior.free_columns():
+        values = posterior.frame[name].to_numpy(dtype=float)
+        lo, med, hi = (float(weighted_quantile(values, posterior.weights, alpha=a)) for a in (0.05, 0.5, 0.95))
+        prior = priors.get(name, {"low": values.min(), "high": values.max(), "log": False})
+        if prior.get("log"):
+            ratio = (math.log(hi) - math.log(lo)) / (math.log(prior["high"]) - math.log(prior["low"]))
+        else:
+            ratio = (hi - lo) / (prior["high"] - prior["low"])
+        verdict = "pinned down" if ratio < PINNED else "partly" if ratio < PARTLY else "not pinned down"
+        rows.append({"parameter": name, "prior": f"[{prior['low']:g}, {prior['high']:g}]",
+                     "median": med, "90% interval": f"[{lo:.3g}, {hi:.3g}]",
+                     "width / prior width": ratio, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def weighted_correlations(posterior: Posterior) -> pd.DataFrame:
+    columns = posterior.free_columns()
+    values = posterior.frame[columns].to_numpy(dtype=float)
+    cov = np.cov(values, rowvar=False, aweights=posterior.weights)
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    return pd.DataFrame(corr, index=columns, columns=columns)
+
+
+# -- figures ---------------------------------------------------------------------------------
+def _short(name: str) -> str:
+    return name.replace("programme.", "").replace("_per_year", "/yr")
+
+
+def plot_target_fit(fit: dict, targets: TargetSet, path: Path) -> None:
+    statistics = [s for s in dict.fromkeys(t.statistic for t in targets.targets if t.kind in ("count", "ratio"))]
+    ncols = 3
+    nrows = math.ceil(len(statistics) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, statistic in zip(axes.flat, statistics):
+        for x, trust in enumerate(TRUST_NAMES):
+            f = fit.get(f"{trust}.{statistic}")
+            if f is None or f["median"] is None:
+                continue
+            ax.plot([x, x], [f["q05"], f["q95"]], color="#7f8c8d", lw=1.5)
+            ax.plot([x, x], [f["q25"], f["q75"]], color="#2c3e50", lw=5, solid_capstyle="butt")
+            ax.plot(x, f["median"], "o", color="white", mec="#2c3e50", ms=5)
+            ax.plot(x, f["observed_value"], "x", color="#c0392b", ms=9, mew=2)
+        ax.set_xticks(range(len(TRUST_NAMES)), TRUST_NAMES, fontsize=8)
+        ax.set_title(statistic, fontsize=9)
+    for ax in axes.flat[len(statistics):]:
+        ax.axis("off")
+    fig.suptitle("Observed (red x) vs posterior predictive (median, 50% bar, 90% line)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_cqc_trajectories(summary: dict, targets: TargetSet, path: Path) -> None:
+    fig, axes = plt.subplots(1, len(TRUST_NAMES), figsize=(3.2 * len(TRUST_NAMES), 3.4), sharey=True)
+    observed = {}
+    for t in targets.targets:
+        if t.kind == "ordinal":
+            observed.setdefault(t.trust, {})[t.statistic.split(".")[1]] = t.observed
+    for ax, trust in zip(axes, TRUST_NAMES):
+        shares = summary["trusts"].get(trust, {}).get("cqc", {})
+        years = sorted(shares)
+        for x, year in enumerate(years):
+            bottom = 0.0
+            for rating in RATINGS:
+                share = shares[year].get(rating, 0.0)
+                ax.bar(x, share, bottom=bottom, color=COLOURS[rating], width=0.6)
+                bottom += share
+            if year in observed.get(trust, {}):
+                ax.plot(x, (RATINGS.index(observed[trust][year]) + 0.5) / 4, "k*", ms=12)
+        ax.set_xticks(range(len(years)), years)
+        ax.set_title(f"{trust} (before: {targets.cqc_before.get(trust, '?')})", fontsize=9)
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("share of runs at each rating")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[r]) for r in RATINGS]
+    fig.legend(handles + [plt.Line2D([], [], marker="*", color="k", ls="")], [*RATINGS, "observed (band: 1/4 per rating)"],
+               loc="lower center", ncol=5, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_marginals(posterior: Posterior, path: Path) -> None:
+    columns = posterior.free_columns()
+    priors = {p["name"]: p for p in posterior.manifest.get("priors", [])}
+    ncols = 4
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.4 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, columns):
+        prior = priors.get(name)
+        bins = np.linspace(prior["low"], prior["high"], 21) if prior else 20
+        ax.hist(posterior.frame[name], bins=bins, weights=posterior.weights, color="#2c7fb8", alpha=0.8)
+        ax.set_title(_short(name), fontsize=8)
+        ax.tick_params(labelsize=7)
+        if prior:
+            ax.set_xlim(prior["low"], prior["high"])
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    fig.suptitle("Posterior marginals (weighted); x axis spans the prior range", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_correlations(corr: pd.DataFrame, path: Path) -> None:
+    n = len(corr)
+    fig, ax = plt.subplots(figsize=(0.45 * n + 3, 0.45 * n + 2))
+    image = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(n), [_short(c) for c in corr.columns], rotation=90, fontsize=7)
+    ax.set_yticks(range(n), [_short(c) for c in corr.index], fontsize=7)
+    fig.colorbar(image, ax=ax, label="weighted correlation")
+    ax.set_title("Posterior pairwise correlations", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_diagnostics(generations: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    t = [g["t"] for g in generations]
+    for ax, key, label in zip(axes, ("epsilon", "acceptance_rate", "ess"),
+                              ("epsilon", "acceptance rate", "effective sample size")):
+        ax.plot(t, [g[key] for g in generations], "o-")
+        ax.set_xlabel("generation")
+        ax.set_title(label, fontsize=10)
+    axes[0].set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- markdown ----------------------------------------------------------------------------------
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "(none)\n"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def target_rows(fit: dict, targets: TargetSet, trusts=TRUST_NAMES) -> list[dict]:
+    rows = []
+    for t in targets.targets:
+        f = fit.get(t.id)
+        if f is None or t.trust not in trusts:
+            continue
+        inside = f["q05"] <= t.observed_value <= f["q95"]
+        if t.kind == "ordinal":
+            shown = {"median": _rating(f["median"]), "50%": f"{_rating(f['q25'])} .. {_rating(f['q75'])}",
+                     "90%": f"{_rating(f['q05'])} .. {_rating(f['q95'])}"}
+        elif t.kind == "ordering":
+            shown = {"median": f"rank {f['median']:.0f}", "50%": f"{f['q25']:.0f} .. {f['q75']:.0f}",
+                     "90%": f"{f['q05']:.0f} .. {f['q95']:.0f}"}
+        else:
+            shown = {"median": f["median"], "50%": f"{f['q25']:.3g} .. {f['q75']:.3g}",
+                     "90%": f"{f['q05']:.3g} .. {f['q95']:.3g}"}
+        rows.append({"target": t.id, "kind": t.kind, "weight": t.weight, "observed": t.observed, **shown,
+                     "observed inside 90%": inside, "source": t.source})
+    return rows
+
+
+def ordering_rows(stats: pd.DataFrame, targets: TargetSet) -> list[dict]:
+    rows = []
+    weights = stats["weight"].to_numpy(dtype=float)
+    for t in targets.targets:
+        if t.kind == "ordering" and t.id in stats:
+            held = float(np.sum(weights[(stats[t.id] == 1).to_numpy()]) / weights.sum())
+            rows.append({"ordering": t.id, "share of runs where it holds": held})
+    return rows
+
+
+def _header(posterior: Posterior) -> list[str]:
+    m = posterior.manifest
+    lines = [f"# Fit report: `{posterior.path.name}`", ""]
+    if m:
+        lines += [
+            f"- calibrated trusts: {', '.join(m.get('trusts_calibrated', []))}"
+            + (f" (left out: **{m['leave_out']}**)" if m.get("leave_out") else ""),
+            f"- scale {m.get('scale')}, population {m.get('population_size')}, seed {m.get('seed')}",
+            f"- generations {m.get('generations')}, final epsilon {_fmt(m.get('final_epsilon'))}, "
+            f"simulations {m.get('total_simulations')} ({m.get('trust_simulations')} trust runs), "
+            f"wall time {m.get('wall_time_seconds')} s ({_fmt(m.get('simulations_per_second'))} particles/s), "
+            f"{m.get('sampler')}",
+            f"- stopping rules: {m.get('budget')}",
+            f"- distance: {m.get('distance')}",
+            f"- calibrated at commit {m.get('git_commit')}, orgsim {m.get('package_version')}, "
+            f"pyabc {m.get('pyabc_version')}",
+        ]
+    changed = posterior.changed_defaults()
+    if changed or posterior.missing_parameters:
+        lines += ["", "**Warning: the model's parameters changed since this calibration.** "
+                  f"Defaults changed: {changed or 'none'}; parameters not in the posterior (run at their "
+                  f"current defaults): {posterior.missing_parameters or 'none'}."]
+    return lines + [""]
+
+
+def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float | None = None,
+                     n_draws: int | None = None, seed: int = 1, scheduler: str | None = None,
+                     loto: list | None = None, targets_path=DEFAULT_TARGETS, progress: bool = True) -> Path:
+    """Run the posterior-predictive ensemble (and any leave-one-out predictions); write report.md."""
+    out_dir = Path(out_dir)
+    posterior = load_posterior(posterior_path)
+    targets = load_targets(targets_path)
+    scale = scale or posterior.manifest.get("scale", 1.0)
+    summary = run_posterior_ensemble(posterior_path, TRUST_NAMES, out_dir / "ensemble", seed, workers, scale,
+                                     n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
+                                     progress=progress)
+    stats = pd.read_csv(out_dir / "ensemble" / "ensemble_statistics.csv")
+    fit = summary["targets"]
+    plot_target_fit(fit, targets, out_dir / "fit_targets.png")
+    plot_cqc_trajectories(summary, targets, out_dir / "cqc_trajectories.png")
+    lines = _header(posterior)
+    lines += [f"Posterior-predictive ensemble: {summary['draws']} draws ({summary['weighting']}), "
+              f"scale {scale}, seed {seed}; numbers below are weighted quantiles over the draws.", ""]
+    lines += ["## Acceptance checks", "",
+              "Latest CQC rating is the median outcome; direction (vs the 2014/15 rating) is right; "
+              f"L4L complete, L4L in progress and RPIWs by July 2019 within {COUNT_TOLERANCE:.0%} of the "
+              f"published value; lead-time reduction within {RATIO_TOLERANCE}.", "",
+              _table(acceptance_rows(fit, targets, TRUST_NAMES))]
+    lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
+              _table(target_rows(fit, targets))]
+    lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]
+    lines += ["## CQC trajectories", "", "![cqc](cqc_trajectories.png)", "",
+              _table([{"trust": trust, "year": year, **shares}
+                      for trust, s in summary["trusts"].items() for year, shares in s["cqc"].items()])]
+    lines += _posterior_sections(posterior, out_dir)
+    for loto_path in loto or []:
+        lines += _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets,
+                               targets_path, progress)
+    lines += ["", f"_Report written {provenance()['created_utc']} at commit {provenance()['git_commit']}._", ""]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
+    lines = []
+    if len(posterior.free_columns()) == 0:
+        return lines
+    plot_marginals(posterior, out_dir / "posterior_marginals.png")
+    corr = weighted_correlations(posterior)
+    plot_correlations(corr, out_dir / "posterior_correlations.png")
+    table = parameter_table(posterior)
+    lines += ["## Parameters: what the data pin down", "",
+              f"A parameter is *pinned down* when its 90% posterior interval is under {PINNED:.0%} of its prior "
+              f"range, *partly* under {PARTLY:.0%}, otherwise *not pinned down* (the targets do not constrain it).",
+              "", _table(table.to_dict("records")), "![marginals](posterior_marginals.png)", "",
+              "![correlations](posterior_correlations.png)", ""]
+    strong = [{"pair": f"{a} / {b}", "correlation": float(corr.loc[a, b])}
+              for i, a in enumerate(corr.index) for b in corr.columns[i + 1:] if abs(corr.loc[a, b]) >= 0.5]
+    lines += ["Strong posterior correlations (|r| >= 0.5), i.e. trade-offs the data cannot separate:", "",
+              _table(strong)]
+    generations = posterior.manifest.get("generation_table", [])
+    if generations:
+        plot_diagnostics(generations, out_dir / "abc_diagnostics.png")
+        lines += ["## ABC diagnostics", "", "![diagnostics](abc_diagnostics.png)", "", _table(generations)]
+    return lines
+
+
+def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets, targets_path,
+                  progress) -> list[str]:
+    loto = load_posterior(loto_path)
+    left_out = loto.manifest.get("leave_out")
+    if left_out not in TRUST_NAMES:
+        raise InputError(f"{loto_path}: its manifest names no left-out trust; give a posterior made with "
+                         "orgsim calibrate --leave-out TRUST")
+    summary = run_posterior_ensemble(loto_path, TRUST_NAMES, out_dir / f"loto_{left_out}", seed, workers, scale,
+                                     n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
+                                     progress=progress)
+    fit = summary["targets"]
+    return [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",
+            f"Posterior `{Path(loto_path).name}` (calibrated without {left_out}; its unpublished programme "
+            "inputs are the scenario file's values, since no data of it were used).", "",
+            _table(acceptance_rows(fit, targets, [left_out])), _table(target_rows(fit, targets, [left_out]))]

@@ -1,0 +1,63 @@
+"""Priors file (calibration/priors.yaml): free parameters, ranges, validation, particle splitting."""
+
+import pytest
+import yaml
+
+from sim.calibration.priors import DEFAULT_PRIORS, load_priors, split_particle
+from sim.errors import InputError
+from sim.params import PARAMETERS, default_params
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "priors.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return str(path)
+
+
+def test_shipped_priors_lie_inside_the_allowed_ranges_and_say_why():
+    priors = load_priors(DEFAULT_PRIORS)
+    for prior in priors.priors:
+        assert prior.why, prior.name
+        if prior.trust is None:
+            spec = PARAMETERS[prior.name]
+            assert spec.low <= prior.low < prior.high <= spec.high
+    per_trust = [p for p in priors.priors if p.trust]
+    assert len(per_trust) <= 10, "keep per-trust free parameters few"
+    assert "SATH.programme.rpiws_per_year" not in priors.names  # SATH's pace (24/yr) is published
+
+
+def test_leaving_out_a_trust_removes_its_per_trust_priors():
+    priors = load_priors(DEFAULT_PRIORS).for_trusts(["SASH", "LTHT", "UHCW", "SATH"])
+    assert not any(name.startswith("BHRUT.") for name in priors.names)
+    assert len(priors.shared()) == len(load_priors(DEFAULT_PRIORS).shared())
+
+
+def test_split_particle_gives_parameters_and_scenario_overrides():
+    particle = {"rpiw_effect": 0.5, "SASH.programme.l4l_cohorts_per_year": 3.0,
+                "BHRUT.programme.rpiws_per_year": 2.0}
+    params, overrides = split_particle(particle, ["SASH", "LTHT"])
+    assert params["rpiw_effect"] == 0.5
+    assert params["dropout_per_module"] == default_params()["dropout_per_module"]
+    assert overrides == {"SASH": {"programme": {"l4l_cohorts_per_year": 3.0}}, "LTHT": {}}
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("shared: {rpiw_effect: [0.3", "YAML syntax error"),
+    ({"shared": {"rpiw_effect": {"low": 0.1, "high": 0.9}}}, "outside the parameter's allowed range"),
+    ({"shared": {"no_such_parameter": [0, 1]}}, "field 'shared.no_such_parameter': unknown parameter"),
+    ({"shared": {"rpiw_effect": [0.9, 0.4]}}, "must be below high"),
+    ({"shared": {"rpiw_effect": {"low": "a", "high": 0.9}}}, "field 'shared.rpiw_effect.low'"),
+    ({"shared": {"rpiw_effect": {"low": 0.4, "high": 0.9, "shape": "normal"}}}, "unknown key(s) shape"),
+    ({"per_trust": {"programme.l4l_cohorts_per_year": {"XYZ": [1, 2]}}},
+     "field 'per_trust.programme.l4l_cohorts_per_year.XYZ': unknown trust"),
+    ({"per_trust": {"programme.l4l_cohorts_per_year": {"SASH": [-5, 2]}}}, "does not give a valid scenario"),
+    ({"per_trust": {"programme.no_such_field": {"SASH": [1, 2]}}}, "does not give a valid scenario"),
+    ({"shared": {}}, "no free parameter"),
+    ({"free": {}}, "'shared' and optionally 'per_trust'"),
+])
+def test_malformed_priors_name_file_and_field(tmp_path, content, expected):
+    path = write(tmp_path, content)
+    with pytest.raises(InputError) as error:
+        load_priors(path)
+    assert path in str(error.value)
+    assert expected in str(error.value)
