@@ -16,6 +16,7 @@ from sim.errors import InputError
 from sim.experiments import compare as comparison
 from sim.experiments import sensitivity
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
+from sim.experiments.figures import save
 from sim.experiments.designs import count_runs, experiment_cases, experiment_specs, sample_points
 from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS
 from sim.experiments.schema import Experiment, load_experiment
@@ -176,8 +177,7 @@ def run_compare(args) -> int:
     table = comparison.summarise(differences, seed=args.seed)
     table.to_csv(out_dir / "compare.csv", index=False)
     differences.to_csv(out_dir / "differences.csv", index=False)
-    figure = comparison.plot_differences(table, args.base)
-    figure.savefig(out_dir / "compare.png", dpi=150, bbox_inches="tight")
+    save(comparison.plot_differences(table, args.base), out_dir / "compare.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"wrote {out_dir / 'compare.csv'}, {out_dir / 'compare.png'}, {out_dir / 'differences.csv'}")
     return 0

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from sim.errors import InputError  # noqa: E402
-from sim.experiments.batch import RunSpec  # noqa: E402
-from sim.experiments.outputs import check_output_names, is_numeric_output  # noqa: E402
-from sim.params import PARAMETERS, default_params, validate_params  # noqa: E402
+from sim.errors import InputError
+from sim.experiments.batch import RunSpec
+from sim.experiments.figures import output_grid
+from sim.experiments.outputs import check_output_names, is_numeric_output
+from sim.params import PARAMETERS, default_params, validate_params
 
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -158,13 +155,8 @@ def plot_differences(table: pd.DataFrame, base: str):
     """One panel per output: each variant's mean difference, its 95% CI (thick) and 90% interval (thin)."""
     outputs = list(dict.fromkeys(table["output"]))
     variants = list(dict.fromkeys(table["variant"]))
-    columns = min(3, len(outputs))
-    rows = -(-len(outputs) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 0.5 * len(variants) * rows + 1.5 * rows),
-                                squeeze=False)
-    for ax in axes.flat[len(outputs):]:
-        ax.set_visible(False)
-    for ax, output in zip(axes.flat, outputs):
+    figure, axes = output_grid(len(outputs), 4.5, 0.5 * len(variants) + 1.5)
+    for ax, output in zip(axes, outputs):
         part = table[table["output"] == output].set_index("variant").loc[variants]
         positions = np.arange(len(variants))
         ax.hlines(positions, part["interval_low"], part["interval_high"], color="tab:blue", linewidth=1)

@@ -13,18 +13,15 @@ import re
 import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from SALib.analyze import morris as morris_analysis
+from SALib.analyze import sobol as sobol_analysis
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from SALib.analyze import morris as morris_analysis  # noqa: E402
-from SALib.analyze import sobol as sobol_analysis  # noqa: E402
-
-from sim.errors import InputError  # noqa: E402
-from sim.experiments.designs import salib_problem, sample_points  # noqa: E402
-from sim.experiments.schema import Experiment  # noqa: E402
+from sim.errors import InputError
+from sim.experiments.designs import salib_problem, sample_points
+from sim.experiments.figures import output_grid, save
+from sim.experiments.schema import Experiment
 
 INDEX_COLUMNS = ["case", "output", "method", "n", "runs", "parameter", "parameter_2", "index", "value", "conf"]
 
@@ -113,8 +110,8 @@ def write_analysis(indices: pd.DataFrame, out_dir: Path) -> list[Path]:
         method = case_indices["method"].iloc[0]
         final = case_indices[case_indices["n"] == case_indices["n"].max()]
         plot = plot_sobol if method == "sobol" else plot_morris
-        written.append(_save(plot(final, case), out_dir / f"{method}_{_slug(case)}.png"))
-        written.append(_save(plot_convergence(case_indices, case), out_dir / f"convergence_{_slug(case)}.png"))
+        written.append(save(plot(final, case), out_dir / f"{method}_{_slug(case)}.png"))
+        written.append(save(plot_convergence(case_indices, case), out_dir / f"convergence_{_slug(case)}.png"))
     return written
 
 
@@ -122,25 +119,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
-def _save(figure, path: Path) -> Path:
-    figure.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(figure)
-    return path
-
-
-def _output_grid(outputs: list[str], height_per_row: float):
-    columns = min(3, len(outputs))
-    rows = -(-len(outputs) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, height_per_row * rows), squeeze=False)
-    for ax in axes.flat[len(outputs):]:
-        ax.set_visible(False)
-    return figure, list(axes.flat)
-
-
 def plot_sobol(indices: pd.DataFrame, case: str, top: int = 15):
     """Horizontal bars of S1 and ST with confidence intervals, parameters ordered by ST."""
     outputs = list(dict.fromkeys(indices["output"]))
-    figure, axes = _output_grid(outputs, height_per_row=0.3 * min(top, indices["parameter"].nunique()) + 1.5)
+    figure, axes = output_grid(len(outputs), 5, 0.3 * min(top, indices["parameter"].nunique()) + 1.5)
     for ax, output in zip(axes, outputs):
         table = indices[(indices["output"] == output) & indices["index"].isin(["S1", "ST"])]
         wide = table.pivot(index="parameter", columns="index", values=["value", "conf"])
@@ -162,7 +144,7 @@ def plot_sobol(indices: pd.DataFrame, case: str, top: int = 15):
 def plot_morris(indices: pd.DataFrame, case: str, labelled: int = 8):
     """Morris mu*-sigma chart with mu* confidence intervals; the most influential parameters labelled."""
     outputs = list(dict.fromkeys(indices["output"]))
-    figure, axes = _output_grid(outputs, height_per_row=4.5)
+    figure, axes = output_grid(len(outputs), 5, 4.5)
     for ax, output in zip(axes, outputs):
         table = indices[indices["output"] == output].pivot(index="parameter", columns="index", values=["value", "conf"])
         mu_star, sigma = table[("value", "mu_star")], table[("value", "sigma")]
@@ -185,7 +167,7 @@ def plot_convergence(indices: pd.DataFrame, case: str, top: int = 5):
     method = indices["method"].iloc[0]
     main_index = "ST" if method == "sobol" else "mu_star"
     outputs = list(dict.fromkeys(indices["output"]))
-    figure, axes = _output_grid(outputs, height_per_row=3.5)
+    figure, axes = output_grid(len(outputs), 5, 3.5)
     for ax, output in zip(axes, outputs):
         table = indices[(indices["output"] == output) & (indices["index"] == main_index)]
         final = table[table["n"] == table["n"].max()]
