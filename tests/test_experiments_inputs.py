@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from sim.errors import InputError
-from sim.experiments.compare import check_compare_outputs, load_parameter_sets
+from sim.experiments.compare import check_compare_outputs, compare_specs, load_parameter_sets
 from sim.experiments.schema import load_experiment
 from test_experiments_helpers import run_cli, run_cli_process, write_experiment
 
@@ -122,3 +122,17 @@ def test_posterior_weights_are_normalised_and_missing_parameters_defaulted(tmp_p
 def test_compare_refuses_text_outputs():
     with pytest.raises(InputError, match="cqc_latest_score"):
         check_compare_outputs(["cqc_latest"])
+
+
+def test_posterior_trust_fields_apply_under_the_variants_own_changes(tmp_path):
+    path = tmp_path / "posterior.csv"
+    pd.DataFrame({"rpiw_effect": [0.5], "SATH.programme.rpiws_per_year": [10.0],
+                  "SATH.programme.l4l_cohorts_per_year": [3.0], "SASH.programme.rpiws_per_year": [4.0],
+                  "weight": [1.0]}).to_csv(path, index=False)
+    sets = load_parameter_sets(str(path))
+    base, variant = compare_specs(["SATH", "sath_half_rpiw_pace"], sets, replicates=1, seed=1, scale=0.02)
+    assert base.overrides == {"programme": {"rpiws_per_year": 10.0, "l4l_cohorts_per_year": 3.0}}
+    # the what-if's own pace (12 a year) wins over the calibrated SATH pace; the calibrated cohorts stay
+    assert variant.overrides == {"programme": {"rpiws_per_year": 12.0, "l4l_cohorts_per_year": 3.0}}
+    assert base.params["rpiw_effect"] == variant.params["rpiw_effect"] == 0.5
+    assert base.seed_index == variant.seed_index

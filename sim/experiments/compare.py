@@ -23,7 +23,10 @@ from sim.errors import InputError
 from sim.experiments.batch import RunSpec
 from sim.experiments.figures import output_grid
 from sim.experiments.outputs import check_output_names, is_numeric_output
+from sim.calibration.priors import split_particle
+from sim.calibration.targets import TRUST_NAMES
 from sim.params import PARAMETERS, default_params, validate_params
+from sim.scenario import deep_merge, load_scenario
 
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -31,27 +34,37 @@ BOOTSTRAP_RESAMPLES = 2000
 def load_parameter_sets(path: str | None, max_sets: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Parameter sets as a frame with every parameter and a ``weight`` column summing to 1.
 
-    ``path=None`` gives the defaults. Otherwise a CSV or parquet file with one row per set: columns
-    are parameter names (missing ones keep their defaults) and an optional ``weight``.
-    ``max_sets`` draws that many sets by weight (with replacement; weights then equal).
+    ``path=None`` gives the defaults. Otherwise a CSV or parquet file with one row per set (a
+    calibration posterior, calibration/posterior_<name>.csv, is one): columns are parameter names
+    (missing ones keep their defaults), per-trust scenario fields ``TRUST.field.path`` and an
+    optional ``weight``. ``max_sets`` draws that many sets by weight (with replacement; weights
+    then equal).
     """
     if path is None:
         return pd.DataFrame([default_params()]).assign(weight=1.0)
     table = _read_table(Path(path))
-    unknown = [column for column in table.columns if column not in PARAMETERS and column != "weight"]
+    unknown = [column for column in table.columns if column not in PARAMETERS and column != "weight"
+               and not is_trust_field(str(column))]
     if unknown:
-        raise InputError(f"{path}: unknown column(s) {', '.join(map(str, unknown))}; "
-                         "allowed: parameter names (see sim/parameters.yaml) and 'weight'")
+        raise InputError(f"{path}: unknown column(s) {', '.join(map(str, unknown))}; allowed: parameter names "
+                         f"(see sim/parameters.yaml), TRUST.field.path for {', '.join(TRUST_NAMES)}, and 'weight'")
     if table.empty:
         raise InputError(f"{path}: no parameter sets (the file has no rows)")
     weights = _weights(table, path)
+    parameters = table[[column for column in table.columns if column in PARAMETERS]]
     rows = [validate_params(_row_values(row), source=f"{path} row {number + 1}")
-            for number, row in enumerate(table.drop(columns="weight", errors="ignore").to_dict("records"))]
-    sets = pd.DataFrame(rows).assign(weight=weights)
+            for number, row in enumerate(parameters.to_dict("records"))]
+    trust_fields = table[[column for column in table.columns if is_trust_field(str(column))]]
+    sets = pd.concat([pd.DataFrame(rows), trust_fields.reset_index(drop=True)], axis=1).assign(weight=weights)
     if max_sets is not None and max_sets < len(sets):
         chosen = np.random.default_rng(seed).choice(len(sets), size=max_sets, replace=True, p=weights)
         sets = sets.iloc[chosen].reset_index(drop=True).assign(weight=1.0 / max_sets)
     return sets
+
+
+def is_trust_field(column: str) -> bool:
+    trust, _, field = column.partition(".")
+    return trust in TRUST_NAMES and bool(field)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -82,19 +95,52 @@ def _weights(table: pd.DataFrame, path) -> np.ndarray:
 
 def compare_specs(scenarios: list[str], sets: pd.DataFrame, replicates: int, seed: int,
                   scale: float, end=None) -> list[RunSpec]:
-    """Runs for every scenario (arm 0 is the base) x parameter set x replicate, with shared seeds."""
+    """Runs for every scenario (arm 0 is the base) x parameter set x replicate, with shared seeds.
+
+    A set's ``TRUST.field`` values apply to every scenario built on that trust (its ``base`` chain
+    ends at TRUST); the scenario's own changes to its base stay on top of them.
+    """
     specs = []
-    parameter_rows = sets.drop(columns="weight").to_dict("records")
+    rows = sets.drop(columns="weight").to_dict("records")
     for arm, scenario in enumerate(scenarios):
-        for set_index, params in enumerate(parameter_rows):
+        trust, own_changes = root_trust(scenario), changes_from_base(scenario)
+        for set_index, row in enumerate(rows):
+            params, trust_overrides = split_particle(row, [trust] if trust in TRUST_NAMES else [])
+            overrides = deep_merge(trust_overrides.get(trust, {}), own_changes) if trust_overrides.get(trust) else {}
             for replicate in range(replicates):
                 specs.append(RunSpec(
-                    run_index=len(specs), scenario=scenario, params=params,
+                    run_index=len(specs), scenario=scenario, params=params, overrides=overrides,
                     seed_index=set_index * replicates + replicate, base_seed=seed, scale=scale, end=end,
                     labels={"arm": arm, "param_set": set_index, "replicate": replicate,
                             "weight": float(sets["weight"].iloc[set_index]) / replicates},
                 ))
     return specs
+
+
+def root_trust(name: str) -> str:
+    """The name at the end of a scenario's ``base`` chain (the trust a what-if is built on)."""
+    scenario = load_scenario(name)
+    while scenario.base:
+        scenario = load_scenario(scenario.base)
+    return scenario.name
+
+
+def changes_from_base(name: str) -> dict:
+    """The fields in which a scenario differs from its base (empty for a scenario without a base)."""
+    scenario = load_scenario(name)
+    if not scenario.base:
+        return {}
+    return _differences(scenario.model_dump(mode="json"), load_scenario(scenario.base).model_dump(mode="json"))
+
+
+def _differences(changed: dict, original: dict) -> dict:
+    differences = {}
+    for key, value in changed.items():
+        if key in ("name", "description", "base") or value == original.get(key):
+            continue
+        both_mappings = isinstance(value, dict) and isinstance(original.get(key), dict)
+        differences[key] = _differences(value, original[key]) if both_mappings else value
+    return differences
 
 
 def check_compare_outputs(outputs: list[str]) -> None:
