@@ -50,14 +50,14 @@ def register(subparsers) -> None:
     what_if.add_argument("--end", type=_date, help="stop the runs at this date (YYYY-MM-DD)")
     what_if.add_argument("--outputs", type=_names, default=list(DEFAULT_COMPARE_OUTPUTS),
                          help=f"comma-separated outputs ({','.join(DEFAULT_COMPARE_OUTPUTS)})")
-    _add_runner_options(what_if)
+    _add_runner_options(what_if, default_out="results/compare/<base>-vs-<variants>")
     what_if.set_defaults(handler=run_compare)
 
 
-def _add_runner_options(parser: argparse.ArgumentParser) -> None:
+def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
     parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (1)")
-    parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): run on that cluster")
-    parser.add_argument("--out", type=Path, help="results folder (default results/<experiment>)")
+    parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://scheduler-host:8786): run on that cluster")
+    parser.add_argument("--out", type=Path, help=f"results folder (default {default_out}); re-running resumes it")
     parser.add_argument("--max-runs", type=_positive_int, default=DEFAULT_MAX_RUNS,
                         help=f"refuse designs needing more runs than this ({DEFAULT_MAX_RUNS})")
     parser.add_argument("--chunk-size", type=_positive_int, default=50, help="runs per results file written (50)")
