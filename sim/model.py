@@ -195,7 +195,7 @@ class TrustModel(mesa.Model):
                   - p["pressure_morale_loss"] * ctx.pressure[week]
                   - p["covid_morale_loss"] * ctx.covid[week]
                   - p["instability_morale_loss"] * min(self.instability, 1.0))
-        s.morale += p["morale_adjust_rate"] * (target - s.morale)
+        s.morale += p["morale_adjust_rate"] * (np.clip(target, 0.0, 1.0) - s.morale)
         s.tenure += 1
         leave = p["turnover_rate"] / 52.0 * np.maximum(1 + p["turnover_morale_sensitivity"] * 2 * (0.5 - s.morale), 0)
         leavers = np.flatnonzero(self.rng.random(s.n) < leave)

@@ -65,10 +65,13 @@ class ImprovementWork:
     def _team(self) -> tuple[int, np.ndarray]:
         m, s = self.model, self.model.staff
         home = int(m.rng.integers(0, m.n_teams))
-        size = int(m.rng.integers(TEAM_SIZE[0], TEAM_SIZE[1] + 1))
+        # at reduced scale the team shrinks with the staff (stochastic rounding), so that the share
+        # of staff who have taken part in an RPIW is the same as at full scale
+        size = m.rng.integers(TEAM_SIZE[0], TEAM_SIZE[1] + 1) * m.scale
+        size = max(1, int(size) + int(m.rng.random() < size - int(size)))
         # selected for process knowledge and influence: half from the owning team, half across
         local = np.flatnonzero(s.team == home)
-        pick_local = m.rng.choice(local, size=min(size // 2, len(local)), replace=False)
+        pick_local = m.rng.choice(local, size=min(max(size // 2, 1), len(local)), replace=False)
         others = m.rng.choice(s.n, size=size - len(pick_local), replace=False,
                               p=(s.capability + 0.05) / (s.capability + 0.05).sum())
         return home, np.unique(np.concatenate([pick_local, others]))

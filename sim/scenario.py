@@ -193,9 +193,21 @@ def _find(name: str, relative_to: Path | None = None) -> Path:
                      "(or give a path to a .yaml file)")
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """YAML loader that leaves dates as text, so that the schema (not PyYAML) validates them."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_DatesAsText)  # noqa: S506 (a SafeLoader subclass)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read scenario file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):

@@ -1,0 +1,137 @@
+"""Each mechanism moves its outcome in the direction the evidence says, against a run without it."""
+
+import datetime as dt
+
+import numpy as np
+
+from sim.context import week_of
+from sim.network import ImprovementNetwork
+from sim.staff import COMPLETE, IN_PROGRESS
+from tests.conftest import run_model
+
+
+def _series(model, column):
+    return model.datacollector.get_model_vars_dataframe()[column].to_numpy()
+
+
+def test_ceo_change_lowers_engagement():
+    end = dt.date(2019, 12, 31)
+    with_change = run_model("SATH", end=end)
+    without = run_model("SATH", {"leadership": {"changes": []}}, end=end)
+    change_week = week_of(with_change.trust, dt.date(2019, 7, 1))
+    after = slice(change_week, change_week + 12)
+    assert _series(with_change, "engagement_mean")[after].mean() < _series(without, "engagement_mean")[after].mean() - 0.02
+    # before the change the two runs are the same run
+    assert np.allclose(_series(with_change, "engagement_mean")[:change_week],
+                       _series(without, "engagement_mean")[:change_week])
+
+
+def test_distributed_leadership_buffers_a_ceo_change():
+    end = dt.date(2019, 12, 31)
+    week = week_of(run_model("SATH", end=dt.date(2015, 8, 1)).trust, dt.date(2019, 7, 1))
+    drops = {}
+    for dl in (0.0, 0.9):
+        a = run_model("SATH", {"culture": {"distributed_leadership": dl}}, end=end)
+        b = run_model("SATH", {"culture": {"distributed_leadership": dl}, "leadership": {"changes": []}}, end=end)
+        drops[dl] = _series(b, "engagement_mean")[week + 2] - _series(a, "engagement_mean")[week + 2]
+    assert drops[0.9] < drops[0.0]
+
+
+def test_regulatory_episode_cuts_rpiws():
+    held = {}
+    for label, overrides in (("with", None), ("without", {"regulation": {"episodes": []}})):
+        held[label] = sum(run_model("SATH", overrides, seed=s).improvement.held for s in (1, 2, 3))
+    assert held["with"] < held["without"]
+
+
+def test_relational_regulator_softens_pressure():
+    traditional = sum(run_model("BHRUT", seed=s).improvement.held for s in (1, 2, 3))
+    relational = sum(run_model("BHRUT", {"regulation": {"style": "relational"}}, seed=s).improvement.held for s in (1, 2, 3))
+    assert relational > traditional
+
+
+def test_reciprocated_tie_carries_more_knowledge_than_one_way():
+    net = ImprovementNetwork(4)
+    net.add([0], [1])              # 0 -> 1, one way
+    net.add([2, 3], [3, 2])        # 2 <-> 3, reciprocated
+    capability = np.array([1.0, 0.0, 1.0, 0.0])
+    gain = net.knowledge_gain(capability, one_way_efficiency=0.35)
+    assert gain[3] > gain[1] > 0
+    assert gain[0] == 0  # nothing flows against a one-way tie's direction
+
+
+def test_adoption_needs_reinforcement_from_several_contacts(params):
+    """Complex contagion: two practising contacts give more than twice the pull of one."""
+    def pull(k):
+        net = ImprovementNetwork(k + 1)
+        net.add(np.arange(1, k + 1), np.zeros(k, dtype=int))
+        net.add(np.zeros(k, dtype=int), np.arange(1, k + 1))
+        x = net.inflow(np.r_[0.0, np.ones(k)], params["one_way_efficiency"])[0]
+        return x ** 2 / (x ** 2 + params["adoption_threshold"] ** 2)
+    assert pull(2) > 2 * pull(1)
+
+
+def test_cohorts_stay_within_20_to_30():
+    model = run_model("SASH", scale=1.0, end=dt.date(2018, 6, 30))
+    assert model.training.cohort_sizes, "no cohort started"
+    assert all(20 <= size <= 30 for size in model.training.cohort_sizes)
+
+
+def test_counts_never_exceed_staff():
+    model = run_model("SATH")
+    frame = model.datacollector.get_model_vars_dataframe()
+    trained = frame["l4l_complete"] + frame["l4l_in_progress"]
+    assert (trained <= frame["staff"]).all()
+    assert (frame["alt_complete"] + frame["alt_in_progress"] <= frame["staff"]).all()
+    assert frame["practising_share"].between(0, 1).all()
+
+
+def test_leavers_are_replaced_and_their_ties_removed():
+    model = run_model("SASH", end=dt.date(2017, 6, 30))
+    s = model.staff
+    leavers = np.flatnonzero(s.l4l == COMPLETE)[:3]
+    assert len(leavers) == 3
+    before_ids = [model.staff_agents[i].unique_id for i in leavers]
+    n_agents = len(model.agents)
+    model.network.add(np.full(5, leavers[0]), np.arange(5) + 100, weight=0.5)  # project ties
+    model._replace(leavers)
+    assert len(model.agents) == n_agents
+    assert all(model.staff_agents[i].unique_id != old for i, old in zip(leavers, before_ids))
+    assert (s.l4l[leavers] == 0).all() and (s.capability[leavers] < 0.1).all()
+    involved = np.isin(model.network.source, leavers) | np.isin(model.network.target, leavers)
+    # only the recruits' new team ties remain: lasting, full weight, inside their own team
+    assert model.network.lasting[involved].all()
+    assert (s.team[model.network.source[involved]] == s.team[model.network.target[involved]]).all()
+
+
+def test_dropout_is_higher_where_engagement_is_low(params):
+    low = dict(params, engagement_baseline=0.1, culture_engagement_weight=0.0)
+    high = dict(params, engagement_baseline=0.5)
+    drop = {k: sum(run_model("UHCW", seed=s, params=p).training.dropouts for s in (1, 2)) for k, p in (("low", low), ("high", high))}
+    assert drop["low"] > drop["high"]
+
+
+def test_cultural_work_raises_reciprocity_and_engagement():
+    with_culture = run_model("SASH")
+    without = run_model("SASH", {"culture": {"values_work_years_before": 0, "values_based_recruitment": False,
+                                             "reflective_routines": False, "distributed_leadership": 0.2}})
+    assert with_culture.network.reciprocity() > without.network.reciprocity()
+    assert with_culture.staff.engagement.mean() > without.staff.engagement.mean()
+
+
+def test_covid_stops_rpiws():
+    model = run_model("SATH", {"regulation": {"episodes": []}})
+    weeks = np.array(model.improvement.week_held)
+    covid = week_of(model.trust, dt.date(2020, 3, 23))
+    assert (weeks < covid).any() and not (weeks >= covid).any()
+
+
+def test_staff_agents_are_inspectable_views():
+    model = run_model("SASH", end=dt.date(2016, 12, 31))
+    agent = model.agent_at(0)
+    assert agent.slot == 0 and agent.role in ("doctor", "nurse_ahp", "manager", "support")
+    model.staff.engagement[0] = 0.42
+    assert agent.engagement == 0.42
+    assert all(isinstance(c.slot, int) for c in agent.contacts)
+    assert len(model.agents) == model.staff.n
+    assert (model.staff.l4l == IN_PROGRESS).sum() >= 0
