@@ -19,6 +19,8 @@ from pathlib import Path
 
 from sim.experiments.batch import OutputSelection, RunSpec, run_batch
 from sim.experiments.cli import run_sensitivity
+from sim.experiments.designs import count_runs
+from sim.experiments.schema import load_experiment
 from sim.params import default_params
 
 TRUSTS = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
@@ -63,7 +65,8 @@ def main() -> None:
     print(f"2 workers: {two:7.1f} runs/min")
     print(f"parallel efficiency: {two / (2 * one):.0%}")
     if not args.skip_sobol:
-        print(f"sobol_behavioural (1280 runs, 2 workers, incl. analysis and plots): {sobol_wall_time(2):.0f} s wall")
+        runs = count_runs(load_experiment("sobol_behavioural"))
+        print(f"sobol_behavioural ({runs} runs, 2 workers, incl. analysis and plots): {sobol_wall_time(2):.0f} s wall")
 
 
 if __name__ == "__main__":

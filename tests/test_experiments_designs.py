@@ -6,7 +6,7 @@ import pytest
 
 from sim.experiments import sensitivity
 from sim.experiments.compare import summarise, weighted_quantile
-from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
+from sim.experiments.designs import experiment_specs, sample_points
 from sim.experiments.schema import load_experiment
 from sim.params import PARAMETERS
 from test_experiments_helpers import write_experiment

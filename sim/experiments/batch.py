@@ -42,10 +42,8 @@ import functools
 import hashlib
 import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -54,10 +52,11 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
+import sim
 from sim.errors import InputError
 from sim.experiments.outputs import flatten_summary
 from sim.params import default_params, validate_params
-from sim.runner import simulate
+from sim.runner import git_commit, simulate
 from sim.scenario import load_scenario
 
 SEED_RULE = "np.random.SeedSequence(base_seed, spawn_key=(seed_index,))"
@@ -241,7 +240,7 @@ def build_manifest(specs: list[RunSpec], outputs: OutputSelection, description: 
     varied = sorted({name for spec in specs for name, value in spec.params.items() if value != defaults.get(name)})
     return {
         "kind": "orgsim batch",
-        "package_version": _package_version(),
+        "package_version": sim.__version__,
         "git_commit": git_commit(),
         "created": _now(),
         "runs": len(specs),
@@ -264,25 +263,6 @@ def specs_fingerprint(specs: list[RunSpec], outputs: OutputSelection) -> str:
         digest.update(_canonical_json(spec.as_record()).encode())
     digest.update(_canonical_json([outputs.final, outputs.series]).encode())
     return digest.hexdigest()
-
-
-def _package_version() -> str:
-    try:
-        return metadata.version("orgsim")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def git_commit() -> str:
-    """The commit of the checkout the package runs from, with '+dirty' when tracked files changed."""
-    repo = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
 
 
 def _now() -> str:
