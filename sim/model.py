@@ -23,7 +23,8 @@ from sim.staff import StaffState
 from sim.survey import emulate_survey
 from sim.training import TrainingProgramme
 
-NETWORK_UPKEEP_EVERY = 4     # weeks between tie decay passes
+NETWORK_UPKEEP_EVERY = 4     # weeks between tie decay passes and network measures
+TURNOVER_EVERY = 4           # leavers and recruits are processed monthly, as NHS workforce data are
 TIE_DROP_WEIGHT = 0.1        # ties weaker than this are forgotten
 
 
@@ -51,6 +52,7 @@ class TrustModel(mesa.Model):
         self.quality = self._initial_quality()
         self.leavers_total = 0
         self.survey = None
+        self.network_measures: dict[str, float] = {}
 
         n = max(int(round(scenario.staff * scale)), 10)
         roles = scenario.roles
@@ -120,6 +122,12 @@ class TrustModel(mesa.Model):
                                                 minlength=self.n_teams) / np.maximum(self.team_sizes, 1)
         return self._team_practising
 
+    def _network_measures(self) -> dict[str, float]:
+        net, trained = self.network, self.staff.trained()
+        among = trained[net.source] & trained[net.target]
+        return {"ties": len(net.keys), "reciprocity": net.reciprocity(),
+                "trained_ties_reciprocity": float(net.reciprocated[among].mean()) if among.any() else float("nan")}
+
     def agent_at(self, slot: int) -> StaffAgent:
         return self.staff_agents[slot]
 
@@ -136,6 +144,7 @@ class TrustModel(mesa.Model):
         self._quality(week)
         if week % NETWORK_UPKEEP_EVERY == 0:
             self.network.decay((1 - self.params["tie_decay_rate"]) ** NETWORK_UPKEEP_EVERY, TIE_DROP_WEIGHT)
+            self.network_measures = self._network_measures()
         if week == self._survey_week:
             self.survey = emulate_survey(self, self.trust.survey.respondents)
         if week in self._inspections:
@@ -197,7 +206,9 @@ class TrustModel(mesa.Model):
                   - p["instability_morale_loss"] * min(self.instability, 1.0))
         s.morale += p["morale_adjust_rate"] * (np.clip(target, 0.0, 1.0) - s.morale)
         s.tenure += 1
-        leave = p["turnover_rate"] / 52.0 * np.maximum(1 + p["turnover_morale_sensitivity"] * 2 * (0.5 - s.morale), 0)
+        if week % TURNOVER_EVERY:
+            return
+        leave = p["turnover_rate"] * TURNOVER_EVERY / 52.0 * np.maximum(1 + p["turnover_morale_sensitivity"] * 2 * (0.5 - s.morale), 0)
         leavers = np.flatnonzero(self.rng.random(s.n) < leave)
         if len(leavers):
             self._replace(leavers)

@@ -16,19 +16,14 @@ class ImprovementNetwork:
     def __init__(self, n: int):
         self.n = n
         self.keys = np.empty(0, dtype=np.int64)
+        self.source = np.empty(0, dtype=np.int64)
+        self.target = np.empty(0, dtype=np.int64)
         self.weight = np.empty(0)
         self.lasting = np.empty(0, dtype=bool)     # work ties of one's post; others decay
         self.reciprocated = np.empty(0, dtype=bool)
         self._cache: dict = {}
 
-    # -- structure -------------------------------------------------------------------------
-    @property
-    def source(self) -> np.ndarray:
-        return self._cached("source", lambda: self.keys // self.n)
-
-    @property
-    def target(self) -> np.ndarray:
-        return self._cached("target", lambda: self.keys % self.n)
+    _FIELDS = ("keys", "source", "target", "weight", "lasting", "reciprocated")
 
     def _cached(self, name, compute):
         if name not in self._cache:
@@ -59,10 +54,10 @@ class ImprovementNetwork:
         if len(new) == 0:
             return
         at = pos[~found]
-        self.keys = np.insert(self.keys, at, new)
-        self.weight = np.insert(self.weight, at, weight)
-        self.lasting = np.insert(self.lasting, at, lasting)
-        self.reciprocated = np.insert(self.reciprocated, at, False)
+        values = dict(keys=new, source=new // self.n, target=new % self.n, weight=weight,
+                      lasting=lasting, reciprocated=False)
+        for name in self._FIELDS:
+            setattr(self, name, np.insert(getattr(self, name), at, values[name]))
         self._refresh_reciprocity(self._reverse(new), True)
         self._refresh_reciprocity(new, self._has(self._reverse(new))[0])
         self._cache.clear()
@@ -76,8 +71,8 @@ class ImprovementNetwork:
         dropped = self.keys[~keep]
         if len(dropped) == 0:
             return
-        self.keys, self.weight = self.keys[keep], self.weight[keep]
-        self.lasting, self.reciprocated = self.lasting[keep], self.reciprocated[keep]
+        for name in self._FIELDS:
+            setattr(self, name, getattr(self, name)[keep])
         self._refresh_reciprocity(self._reverse(dropped), False)
         self._cache.clear()
 

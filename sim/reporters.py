@@ -112,19 +112,18 @@ def kpo_capacity(model):
 
 
 def ties(model):
-    return len(model.network.keys) / model.scale
+    """Number of ties (measured every NETWORK_UPKEEP_EVERY weeks, carried between)."""
+    return model.network_measures["ties"] / model.scale
 
 
 def reciprocity(model):
-    return model.network.reciprocity()
+    """Share of ties that are reciprocated."""
+    return model.network_measures["reciprocity"]
 
 
 def trained_ties_reciprocity(model):
     """Reciprocity of ties among staff who are in or have completed L4L/ALT."""
-    trained = model.staff.trained()
-    net = model.network
-    among = trained[net.source] & trained[net.target]
-    return float(net.reciprocated[among].mean()) if among.any() else float("nan")
+    return model.network_measures["trained_ties_reciprocity"]
 
 
 REPORTERS = {f.__name__: f for f in (
