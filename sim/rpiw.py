@@ -43,8 +43,10 @@ class ImprovementWork:
     def step(self, week: int) -> None:
         m, ctx = self.model, self.model.ctx
         if ctx.programme_active[week] and not ctx.covid[week]:
-            self.due += ctx.rpiws_per_year[week] / 52.0 * m.kpo_capacity(week) / max(ctx.kpo_staff[week], 1)
-            if self.due >= 1.0:
+            self.due = min(self.due + ctx.rpiws_per_year[week] / 52.0, 1.0)
+            # each RPIW in preparation takes KPO time: the KPO caps how many are prepared at once
+            max_in_preparation = int(m.kpo_capacity(week) * m.params["rpiw_preparations_per_kpo_member"])
+            if self.due >= 1.0 and len(self.scheduled) < max_in_preparation:
                 self.scheduled.append(week + PREPARATION_WEEKS)
                 self.due -= 1.0
         for _ in range(self.scheduled.count(week)):
