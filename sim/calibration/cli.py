@@ -39,6 +39,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _trust_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _date(text: str) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
 def register(subparsers) -> None:
     cal = subparsers.add_parser("calibrate", help="ABC-SMC calibration against the five trusts (pyabc)",
                                 description="Calibrate the shared behavioural parameters and the per-trust "
@@ -57,6 +70,8 @@ def register(subparsers) -> None:
     cal.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (2)")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
     cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
+    cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
+    cal.add_argument("--end", type=_date, help="stop every run at this date, YYYY-MM-DD (quick checks and tests)")
     cal.add_argument("--seed", type=int, default=20150701, help="base seed (20150701)")
     cal.add_argument("--targets", type=Path, default=DEFAULT_TARGETS, help="targets file (calibration/targets.yaml)")
     cal.add_argument("--priors", type=Path, default=None, help="priors file (calibration/priors.yaml)")
@@ -86,7 +101,8 @@ def cmd_calibrate(args) -> int:
 
     setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
                              priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
-                             scale=args.scale, population_size=args.population, seed=args.seed)
+                             scale=args.scale, population_size=args.population, seed=args.seed,
+                             end=args.end, trusts=args.trusts or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
                           min_acceptance_rate=args.min_acceptance)
@@ -102,7 +118,8 @@ def cmd_calibrate(args) -> int:
     print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")
     if not args.no_report:
         report = write_fit_report(posterior, Path(args.results) / args.name / "report", workers=args.workers,
-                                  n_draws=args.report_draws, scheduler=args.scheduler, targets_path=args.targets)
+                                  n_draws=args.report_draws, scheduler=args.scheduler, targets_path=args.targets,
+                                  trusts=args.trusts or TRUST_NAMES, end=args.end)
         print(f"wrote {report}")
     return 0
 

@@ -9,6 +9,7 @@ left-out trust's prediction against its observations.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 
@@ -292,15 +293,17 @@ def _header(posterior: Posterior) -> list[str]:
 
 def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float | None = None,
                      n_draws: int | None = None, seed: int = 1, scheduler: str | None = None,
-                     loto: list | None = None, targets_path=DEFAULT_TARGETS, progress: bool = True) -> Path:
+                     loto: list | None = None, targets_path=DEFAULT_TARGETS, progress: bool = True,
+                     trusts=TRUST_NAMES, end=None) -> Path:
     """Run the posterior-predictive ensemble (and any leave-one-out predictions); write report.md."""
     out_dir = Path(out_dir)
     posterior = load_posterior(posterior_path)
     targets = load_targets(targets_path)
     scale = scale or posterior.manifest.get("scale", 1.0)
-    summary = run_posterior_ensemble(posterior_path, TRUST_NAMES, out_dir / "ensemble", seed, workers, scale,
+    end = dt.date.fromisoformat(end) if isinstance(end, str) else end
+    summary = run_posterior_ensemble(posterior_path, trusts, out_dir / "ensemble", seed, workers, scale,
                                      n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
-                                     progress=progress)
+                                     progress=progress, end=end)
     stats = pd.read_csv(out_dir / "ensemble" / "ensemble_statistics.csv")
     fit = summary["targets"]
     plot_target_fit(fit, targets, out_dir / "fit_targets.png")
@@ -312,7 +315,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
               "Latest CQC rating is the median outcome; direction (vs the 2014/15 rating) is right; "
               f"L4L complete, L4L in progress and RPIWs by July 2019 within {COUNT_TOLERANCE:.0%} of the "
               f"published value; lead-time reduction within {RATIO_TOLERANCE}.", "",
-              _table(acceptance_rows(fit, targets, TRUST_NAMES))]
+              _table(acceptance_rows(fit, targets, summary["trusts"]))]
     lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
               _table(target_rows(fit, targets))]
     lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]

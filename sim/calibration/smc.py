@@ -34,6 +34,7 @@ from .targets import DEFAULT_TARGETS, REPO_ROOT, TRUST_NAMES, TargetSet, load_ta
 
 RESULTS_ROOT = REPO_ROOT / "results" / "calibration"
 POSTERIOR_DIR = REPO_ROOT / "calibration"
+SCHEDULER_TIMEOUT = "5s"
 PROGRESS_PREFIXES = ("t:", "Accepted:", "Stop:", "Calibration sample", "Parallelize", "Start <", "Done <")
 
 
@@ -72,6 +73,17 @@ def calibrated_trusts(leave_out: str | None) -> list[str]:
     return [t for t in TRUST_NAMES if t != leave_out]
 
 
+def chosen_trusts(trusts, leave_out: str | None) -> list[str]:
+    """The trusts to calibrate: ``trusts`` (default all five) without ``leave_out``."""
+    remaining = calibrated_trusts(leave_out)
+    if not trusts:
+        return remaining
+    unknown = [t for t in trusts if t not in TRUST_NAMES]
+    if unknown:
+        raise InputError(f"--trusts: unknown trust(s) {', '.join(unknown)}; allowed: {', '.join(TRUST_NAMES)}")
+    return [t for t in remaining if t in set(trusts)]
+
+
 def run_directory(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     if not name or any(c in name for c in "/\\ ") or name.startswith("."):
         raise InputError(f"--name: '{name}' is not a usable name (letters, digits, '-', '_')")
@@ -90,7 +102,7 @@ def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
         raise InputError(f"--scale: {setup.scale} is not allowed; give a fraction in (0, 1]")
     if setup.population_size < 10:
         raise InputError(f"--population: {setup.population_size} is too small; give at least 10")
-    setup.trusts = calibrated_trusts(setup.leave_out)
+    setup.trusts = chosen_trusts(setup.trusts, setup.leave_out)
     setup.targets_sha256 = file_sha256(setup.targets_path) if Path(setup.targets_path).is_file() else ""
     setup.priors_sha256 = file_sha256(setup.priors_path) if Path(setup.priors_path).is_file() else ""
     setup.fixed_params = default_params()
@@ -113,7 +125,7 @@ def _make_sampler(workers: int, scheduler: str | None):
         from distributed import Client
 
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"--scheduler: cannot reach the Dask scheduler at '{scheduler}' "
                              f"({type(exc).__name__}: {exc})") from None
@@ -180,12 +192,12 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
             raise InputError(f"{run_dir}: a calibration named '{setup.name}' exists; add --resume to "
                              "continue it, or choose another --name")
         setup = new_setup(setup)
+    show_progress()
     sampler, client = _make_sampler(workers, scheduler)
     abc, targets, priors = _build_abc(setup, sampler)
     run_dir.mkdir(parents=True, exist_ok=True)
     earlier_seconds = _read_json(setup_path).get("wall_time_seconds", 0.0) if resume else 0.0
     write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": earlier_seconds, **provenance()})
-    show_progress()
     np.random.seed(setup.seed % 2**32)  # pyabc samples the prior and perturbations with numpy's global RNG
     db_url = f"sqlite:///{db_path.resolve()}"
     started = time.perf_counter()

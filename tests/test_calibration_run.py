@@ -1,0 +1,183 @@
+"""Running calibrations: on a Dask LocalCluster, killed and resumed, parameter recovery, ensemble, report.
+
+Everything runs at a tiny scale, on two trusts and a horizon cut at August 2019, with small
+populations, so the whole file stays within about a minute or two on two cores.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from pyabc.weighted_statistics import weighted_quantile
+
+from sim.calibration.ensemble import run_posterior_ensemble
+from sim.calibration.posterior import load_posterior
+from sim.calibration.report import write_fit_report
+from sim.calibration.simulation import simulate_trusts
+from sim.calibration.smc import CalibrationSetup, StoppingRules, calibrate
+from sim.calibration.targets import load_targets, simulated_statistics
+from sim.params import default_params
+
+TRUSTS = ["SASH", "SATH"]
+END = "2019-08-01"
+SCALE = 0.1
+STATISTICS = [("l4l_complete_2021_03", "count"), ("l4l_in_progress_2021_03", "count"),
+              ("rpiws_2019_07", "count"), ("lead_time_reduction", "ratio")]
+
+
+def write_targets(path: Path, observed: dict[str, dict[str, float]]) -> Path:
+    targets = [{"trust": trust, "statistic": statistic, "kind": kind, "observed": float(observed[trust][statistic]),
+                "source": "test", "weight": 1.0} for trust in TRUSTS for statistic, kind in STATISTICS]
+    path.write_text(yaml.safe_dump({"targets": targets}))
+    return path
+
+
+def write_priors(path: Path) -> Path:
+    path.write_text(yaml.safe_dump({
+        "shared": {"rpiw_effect": {"low": 0.3, "high": 1.0, "why": "test"},
+                   "dropout_per_module": {"low": 0.0, "high": 0.3, "why": "test"}},
+        "per_trust": {"programme.rpiws_per_year": {"SASH": [2, 12], "why": "test"}},
+    }))
+    return path
+
+
+def simulate_observed(params: dict, seed: int) -> dict:
+    import datetime as dt
+
+    return simulate_trusts(params, {}, TRUSTS, base_seed=seed, run_index=0, scale=SCALE,
+                           end=dt.date.fromisoformat(END))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("calibration-inputs")
+    observed = simulate_observed(default_params(), seed=7)
+    return {"targets": write_targets(folder / "targets.yaml", observed),
+            "priors": write_priors(folder / "priors.yaml")}
+
+
+def setup_for(inputs, name, population=12, seed=3) -> CalibrationSetup:
+    return CalibrationSetup(name=name, targets_path=str(inputs["targets"]), priors_path=str(inputs["priors"]),
+                            scale=SCALE, population_size=population, seed=seed, end=END, trusts=list(TRUSTS))
+
+
+def test_calibration_through_a_dask_local_cluster(inputs, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        posterior_csv = calibrate(setup_for(inputs, "dask"), StoppingRules(generations=2),
+                                  scheduler=cluster.scheduler_address, results_root=tmp_path / "results",
+                                  posterior_dir=tmp_path / "posterior")
+    posterior = load_posterior(posterior_csv)
+    manifest = posterior.manifest
+    assert len(posterior.frame) == 12
+    assert posterior.weights.sum() == pytest.approx(1.0)
+    assert manifest["generations"] == 2 and manifest["final_epsilon"] > 0
+    assert "DaskDistributedSampler" in manifest["sampler"]
+    assert manifest["trusts_calibrated"] == TRUSTS and manifest["git_commit"]
+    assert set(posterior.free_columns()) == {"rpiw_effect", "dropout_per_module", "SASH.programme.rpiws_per_year"}
+    assert posterior.frame["SASH.programme.rpiws_per_year"].between(2, 12).all()
+    assert (posterior.frame["turnover_rate"] == default_params()["turnover_rate"]).all()  # fixed ones constant
+
+
+def _generations_in(db: Path) -> int:
+    if not db.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("select count(*) from populations where t >= 0").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _calibrate_command(inputs, tmp_path, *extra) -> list[str]:
+    return [sys.executable, "-m", "sim.cli", "calibrate", "--name", "killed", "--targets", str(inputs["targets"]),
+            "--priors", str(inputs["priors"]), "--scale", str(SCALE), "--population", "12", "--workers", "1",
+            "--trusts", ",".join(TRUSTS), "--end", END, "--results", str(tmp_path / "results"),
+            "--posterior-dir", str(tmp_path / "posterior"), "--no-report", *extra]
+
+
+def test_a_killed_calibration_keeps_its_generations_and_resumes(inputs, tmp_path):
+    db = tmp_path / "results" / "killed" / "abc.db"
+    process = subprocess.Popen(_calibrate_command(inputs, tmp_path, "--generations", "50"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while _generations_in(db) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finished = _generations_in(db)
+    assert finished >= 2, "the calibration should have finished two generations before the kill"
+    resumed = subprocess.run(_calibrate_command(inputs, tmp_path, "--resume", "--generations", "1"),
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "calibrate: t:" in resumed.stderr  # progress per generation
+    assert _generations_in(db) == finished + 1
+    manifest = json.loads((tmp_path / "posterior" / "posterior_killed.manifest.json").read_text())
+    assert manifest["generations"] == finished + 1
+
+
+def test_parameter_recovery(tmp_path):
+    """Targets simulated from known parameters are recovered: truth inside the 90% posterior interval."""
+    truth = {**default_params(), "rpiw_effect": 0.55, "dropout_per_module": 0.2}
+    observed = simulate_observed(truth, seed=11)
+    inputs = {"targets": write_targets(tmp_path / "targets.yaml", observed)}
+    (tmp_path / "priors.yaml").write_text(yaml.safe_dump({"shared": {
+        "rpiw_effect": {"low": 0.3, "high": 1.0, "why": "test"},
+        "dropout_per_module": {"low": 0.0, "high": 0.3, "why": "test"}}}))
+    inputs["priors"] = tmp_path / "priors.yaml"
+    posterior_csv = calibrate(setup_for(inputs, "recovery", population=40), StoppingRules(generations=4),
+                              workers=2, results_root=tmp_path / "results", posterior_dir=tmp_path / "posterior")
+    posterior = load_posterior(posterior_csv)
+    for name in ("rpiw_effect", "dropout_per_module"):
+        values = posterior.frame[name].to_numpy()
+        low, high = (weighted_quantile(values, posterior.weights, alpha=a) for a in (0.05, 0.95))
+        assert low <= truth[name] <= high, f"{name}: truth {truth[name]} outside [{low:.3f}, {high:.3f}]"
+    # and the data did narrow rpiw_effect (the lead-time reduction is informative about it)
+    values = posterior.frame["rpiw_effect"].to_numpy()
+    width = weighted_quantile(values, posterior.weights, alpha=0.95) - weighted_quantile(values, posterior.weights, alpha=0.05)
+    assert width < 0.9 * (1.0 - 0.3)
+
+
+def test_posterior_ensemble_and_fit_report(inputs, tmp_path):
+    rows = pd.DataFrame([{**default_params(), "rpiw_effect": v, "SASH.programme.rpiws_per_year": r, "weight": w}
+                         for v, r, w in ((0.5, 4.0, 0.2), (0.8, 8.0, 0.8))])
+    posterior_csv = tmp_path / "posterior_toy.csv"
+    rows.to_csv(posterior_csv, index=False)
+    summary = run_posterior_ensemble(posterior_csv, TRUSTS, tmp_path / "ensemble", seed=5, workers=1, scale=SCALE,
+                                     end=pd.Timestamp(END).date(), targets_path=inputs["targets"], progress=False)
+    written = json.loads((tmp_path / "ensemble" / "ensemble_summary.json").read_text())
+    assert written == json.loads(json.dumps(summary))
+    sash = written["trusts"]["SASH"]
+    assert set(sash["statistics"]["rpiws_2019_07"]) == {"q05", "q25", "median", "q75", "q95"}
+    assert sash["statistics"]["rpiws_2019_07"]["q05"] <= sash["statistics"]["rpiws_2019_07"]["q95"]
+    assert sum(sash["cqc"]["2019"].values()) == pytest.approx(1.0)
+    assert (tmp_path / "ensemble" / "ensemble_manifest.json").is_file()
+    stats = pd.read_csv(tmp_path / "ensemble" / "ensemble_statistics.csv")
+    assert len(stats) == 2 and stats["weight"].sum() == pytest.approx(1.0)
+    # draw 1 reproduces exactly: same parameters, same seed rule
+    params, overrides = load_posterior(posterior_csv).parameter_set(1, TRUSTS)
+    from sim.runner import simulate
+    from sim.scenario import load_scenario
+    again = simulate(load_scenario("SASH", overrides["SASH"]), params, np.random.SeedSequence(5, spawn_key=(1 * 5 + 0,)),
+                     scale=SCALE, end=pd.Timestamp(END).date()).summary
+    targets = load_targets(inputs["targets"])
+    assert stats.loc[1, "SASH.rpiws_2019_07"] == simulated_statistics({"SASH": again}, targets)["SASH.rpiws_2019_07"]
+
+    report = write_fit_report(posterior_csv, tmp_path / "report", workers=1, scale=SCALE, seed=5,
+                              targets_path=inputs["targets"], trusts=TRUSTS, end=END, progress=False)
+    text = report.read_text()
+    assert "## Acceptance checks" in text and "SASH.rpiws_2019_07" in text and "rpiw_effect" in text
+    for png in ("fit_targets.png", "cqc_trajectories.png", "posterior_marginals.png", "posterior_correlations.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 1000
