@@ -138,12 +138,15 @@ def run_batch(
     done = store.done_run_indices()
     todo = [spec for spec in specs if spec.run_index not in done]
     store.start_session(workers=workers, scheduler=scheduler, done_before=len(done), todo=len(todo))
-    status = "interrupted"
     try:
         _run_and_store(todo, outputs, store, workers, scheduler, len(specs), len(done), chunk_size, flush_seconds, progress)
-        status = "complete"
-    finally:
-        store.end_session(status)
+    except KeyboardInterrupt:
+        store.end_session("interrupted")
+        raise
+    except Exception as error:
+        store.end_session(f"failed: {error}")
+        raise
+    store.end_session("complete")
     return BatchResult(store.runs(), store.series() if outputs.series else None,
                        len(specs), len(done), len(todo), store.directory)
 

@@ -134,8 +134,8 @@ def run_sensitivity(args) -> int:
 def _headline_indices(indices):
     main_index = "ST" if indices["method"].iloc[0] == "sobol" else "mu_star"
     final = indices[(indices["n"] == indices["n"].max()) & (indices["index"] == main_index)]
-    return (final.sort_values("value", ascending=False).groupby(["case", "output"], sort=False).head(5)
-            [["case", "output", "parameter", "index", "value", "conf"]])
+    top = final.sort_values(["case", "output", "value"], ascending=[True, True, False])
+    return top.groupby(["case", "output"], sort=False).head(5)[["case", "output", "parameter", "index", "value", "conf"]]
 
 
 def _run_experiment(experiment: Experiment, args) -> BatchResult | None:

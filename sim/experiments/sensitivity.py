@@ -151,7 +151,8 @@ def plot_morris(indices: pd.DataFrame, case: str, labelled: int = 8):
         ax.errorbar(mu_star, sigma, xerr=table[("conf", "mu_star")], fmt="o", markersize=4, capsize=2, alpha=0.8)
         limit = float(np.nanmax([mu_star.max(), sigma.max(), 1e-12])) * 1.05
         ax.plot([0, limit], [0, limit], color="grey", linestyle="--", linewidth=0.8, label="sigma = mu*")
-        for name in mu_star.sort_values(ascending=False).index[:labelled]:
+        influential = mu_star[mu_star > 0.02 * mu_star.max()].sort_values(ascending=False)
+        for name in influential.index[:labelled]:
             ax.annotate(name, (mu_star[name], sigma[name]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("mu* (mean absolute elementary effect)")
         ax.set_ylabel("sigma (interaction / non-linearity)")
