@@ -15,6 +15,7 @@ from sim.scenario import RATINGS  # noqa: E402
 
 BAND_COLOURS = ("#f4cccc", "#fce5cd", "#d9ead3", "#cfe2f3")
 RATING_LABELS = ("Inadequate", "Requires improvement", "Good", "Outstanding")
+SHORT_RATING = {"inadequate": "I", "requires_improvement": "RI", "good": "G", "outstanding": "O"}
 
 
 def _by_trust(frame: pd.DataFrame):
@@ -62,14 +63,15 @@ def plot_quality(frame, summary: dict, path):
         for band, colour in enumerate(BAND_COLOURS):
             ax.axhspan(band, band + 1, color=colour, zorder=0)
         ax.plot(part["date"], part["quality"], color="black", lw=1.2)
-        for year, rating in summary[trust]["cqc"].items():
-            ax.annotate(rating.replace("_", " "), (pd.Timestamp(f"{year}-07-01"), RATINGS.index(rating) + 0.5),
-                        fontsize=7, ha="center")
+        for when, rating in zip(summary[trust].get("inspection_dates", []), summary[trust]["cqc"].values()):
+            ax.plot(pd.Timestamp(when), RATINGS.index(rating) + 0.5, "o", color="#c44e52", ms=7)
+            ax.annotate(SHORT_RATING[rating], (pd.Timestamp(when), RATINGS.index(rating) + 0.5),
+                        xytext=(0, 7), textcoords="offset points", fontsize=8, ha="center")
         ax.set_title(trust)
         ax.set_ylim(0, 4)
         ax.tick_params(axis="x", labelrotation=45)
     axes[0][0].set_yticks([0.5, 1.5, 2.5, 3.5], RATING_LABELS, fontsize=7)
-    fig.suptitle("Latent quality index and CQC ratings read at inspections")
+    fig.suptitle("Latent quality index (line) and CQC ratings read at inspections (dots)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

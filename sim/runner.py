@@ -84,6 +84,7 @@ def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
         "morale_final": float(frame["morale_mean"].iloc[-1]),
         "leavers_total": float(frame["leavers"].iloc[-1]),
         "cqc": cqc,
+        "inspection_dates": [d.isoformat() for d in model.trust.inspections if d <= model.date],
         "cqc_latest": latest,
         "cqc_latest_score": RATINGS.index(latest),
         "survey": model.survey["measures"] if model.survey else {},
