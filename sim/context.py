@@ -35,6 +35,7 @@ class Context:
     alt_places_per_year: np.ndarray
     rpiws_per_year: np.ndarray
     kpo_staff: np.ndarray
+    culture: np.ndarray               # culture index 0-1 (grows while values work goes on)
 
     @property
     def weeks(self) -> int:
@@ -78,6 +79,11 @@ def build_context(scenario: Scenario, params: dict[str, float], end: dt.date | N
     plan = {field: [(wk(c.date), getattr(c, field)) for c in prog.changes if getattr(c, field) is not None]
             for field in ("l4l_cohorts_per_year", "alt_places_per_year", "rpiws_per_year", "kpo_staff")}
     covid = week >= wk(scenario.covid_start) if scenario.covid_start else np.zeros(n, dtype=bool)
+    years = np.full(n, scenario.culture.values_work_years_before)
+    if scenario.culture.values_work_during:
+        period = scenario.culture.values_work_during
+        years += np.clip(week - wk(period.start), 0, wk(period.end) - wk(period.start)) / 52.0
+    culture = np.array([scenario.culture.index(y) for y in years])
     return Context(
         dates=dates,
         programme_active=week >= wk(prog.start),
@@ -87,6 +93,7 @@ def build_context(scenario: Scenario, params: dict[str, float], end: dt.date | N
         ceo_tenure=ceo_tenure,
         ceo_in_l4l=ceo_in_l4l,
         ceo_change=ceo_change,
+        culture=culture,
         **{field: _step_series(n, getattr(prog, field), changes) for field, changes in plan.items()},
     )
 

@@ -45,8 +45,6 @@ class TrustModel(mesa.Model):
         self.scale = scale
         self.ctx = build_context(scenario, self.params, end)
         self.commitment = ceo_commitment(self.ctx, self.params)
-        self.culture = scenario.culture.index()
-        self.reciprocation = min(self.params["reciprocity_base"] + self.params["reciprocity_culture"] * self.culture, 1.0)
         self.week = 0
         self.instability = 0.0
         self.quality = self._initial_quality()
@@ -111,6 +109,16 @@ class TrustModel(mesa.Model):
     @property
     def date(self) -> dt.date:
         return self.ctx.dates[min(self.week, self.ctx.weeks - 1)]
+
+    @property
+    def culture(self) -> float:
+        """Culture index this week (ODD 5)."""
+        return float(self.ctx.culture[min(self.week, self.ctx.weeks - 1)])
+
+    @property
+    def reciprocation(self) -> float:
+        """Probability that a new tie is returned, this week."""
+        return min(self.params["reciprocity_base"] + self.params["reciprocity_culture"] * self.culture, 1.0)
 
     def kpo_capacity(self, week: int) -> float:
         """KPO members available for improvement work after diversion to compliance."""

@@ -71,21 +71,34 @@ class Network(Strict):
     cross_team_ties: float = Field(1.0, ge=0, le=20, description="mean out-ties to other teams")
 
 
+class Period(Strict):
+    start: Date
+    end: Date
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end < self.start:
+            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
 class Culture(Strict):
     """Values-based cultural work (brief 1.1): initial condition and ongoing lever."""
-    values_work_years_before: float = Field(0.0, ge=0, le=20, description="years of values work before the programme")
+    values_work_years_before: float = Field(0.0, ge=0, le=20, description="years of values work before the run starts")
+    values_work_during: Period | None = Field(None, description="values work done during the run (adds to the years as it goes)")
     values_based_recruitment: bool = False
     reflective_routines: bool = Field(False, description="formal routines of collective reflective talk")
     distributed_leadership: Fraction = Field(0.2, description="0 = all leadership at the top, 1 = fully distributed (clinical) leadership")
 
-    def index(self) -> float:
+    def index(self, years_of_values_work: float | None = None) -> float:
         """Culture index in [0, 1].
 
-        Half from values work before the programme (saturating at two years, the threshold the
-        evaluation names), half from the three ongoing levers that set SASH apart (brief 1.1).
+        Half from values work (saturating at two years, the threshold the evaluation names), half
+        from the three ongoing levers that set SASH apart (brief 1.1).
         """
+        years = self.values_work_years_before if years_of_values_work is None else years_of_values_work
         levers = (self.values_based_recruitment + self.reflective_routines + self.distributed_leadership) / 3.0
-        return 0.5 * min(self.values_work_years_before, 2.0) / 2.0 + 0.5 * levers
+        return 0.5 * min(years, 2.0) / 2.0 + 0.5 * levers
 
 
 class CeoChange(Strict):

@@ -135,3 +135,11 @@ def test_staff_agents_are_inspectable_views():
     assert all(isinstance(c.slot, int) for c in agent.contacts)
     assert len(model.agents) == model.staff.n
     assert (model.staff.l4l == IN_PROGRESS).sum() >= 0
+
+
+def test_values_work_during_the_run_builds_culture_over_time():
+    overrides = {"culture": {"values_work_during": {"start": "2015-07-01", "end": "2017-06-30"}}}
+    model = run_model("SATH", overrides, end=dt.date(2018, 6, 30))
+    culture = model.ctx.culture
+    assert culture[0] == run_model("SATH", end=dt.date(2015, 8, 1)).ctx.culture[0]
+    assert culture[60] > culture[0] and culture[-1] == culture[110] > culture[60]
