@@ -113,17 +113,10 @@ class Leadership(Strict):
     ceo_joins_l4l: Date | None = Field(None, description="date the CEO takes part in L4L")
 
 
-class Episode(Strict):
-    start: Date
-    end: Date
+class Episode(Period):
+    """A dated regulatory episode (special measures, regulatory action)."""
     kind: str
     note: str = ""
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.end < self.start:
-            raise ValueError(f"episode ends ({self.end}) before it starts ({self.start})")
-        return self
 
 
 class Regulation(Strict):
