@@ -116,7 +116,7 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(tmp_path):
     deadline = time.monotonic() + 60
     while not (out / "manifest.json").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(1.0)  # some runs finish, none is written yet (chunks of 1000)
+    time.sleep(1.5)  # some runs finish, none is written yet (chunks of 1000)
     process.send_signal(signal.SIGINT)
     stdout, _ = process.communicate(timeout=30)
     assert process.returncode == 130
