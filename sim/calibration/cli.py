@@ -76,6 +76,8 @@ def register(subparsers) -> None:
     cal.add_argument("--targets", type=Path, default=DEFAULT_TARGETS, help="targets file (calibration/targets.yaml)")
     cal.add_argument("--priors", type=Path, default=None, help="priors file (calibration/priors.yaml)")
     cal.add_argument("--resume", action="store_true", help="continue the calibration NAME from its last generation")
+    cal.add_argument("--export", action="store_true",
+                     help="sample nothing: export the last finished generation of calibration NAME (e.g. after a kill)")
     cal.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of calibration databases")
     cal.add_argument("--posterior-dir", type=Path, default=POSTERIOR_DIR, help="where posterior_NAME.csv goes")
     cal.add_argument("--no-report", action="store_true", help="skip the fit report")
@@ -106,13 +108,13 @@ def cmd_calibrate(args) -> int:
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
                           min_acceptance_rate=args.min_acceptance)
-    if not args.resume and rules.budget is None and rules.generations is None and rules.max_walltime_minutes is None \
+    if not (args.resume or args.export) and rules.budget is None and rules.generations is None and rules.max_walltime_minutes is None \
             and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0:
         raise InputError("orgsim calibrate: give a stopping rule: --budget, --generations, --max-minutes, "
                          "--min-epsilon or --min-acceptance")
     try:
         posterior = calibrate(setup, rules, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                              results_root=args.results, posterior_dir=args.posterior_dir)
+                              export_only=args.export, results_root=args.results, posterior_dir=args.posterior_dir)
     except KeyboardInterrupt:
         return 130
     print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")

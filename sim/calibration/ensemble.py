@@ -175,4 +175,24 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
         "parameters_not_in_posterior": posterior.missing_parameters,
         "fixed_parameters_changed_since_calibration": posterior.changed_defaults(),
         "targets_file": str(targets_path), **provenance()})
+    if progress:
+        print_ensemble_table(summary)
+        print(f"wrote {out_dir / 'ensemble_summary.json'}")
     return summary
+
+
+TABLE_STATISTICS = (("l4l_complete_2021_03", "L4L done"), ("l4l_in_progress_2021_03", "L4L in prog"),
+                    ("rpiws_2019_07", "RPIWs@19"), ("lead_time_reduction", "LT cut"))
+
+
+def print_ensemble_table(summary: dict) -> None:
+    """Medians with 90% intervals per trust, and the most likely latest CQC rating with its share."""
+    print(f"posterior-predictive ensemble: {summary['draws']} draws; median [5%, 95%]")
+    print(f"{'trust':6} " + " ".join(f"{label:>20}" for _, label in TABLE_STATISTICS) + "  latest CQC (share)")
+    for trust, s in summary["trusts"].items():
+        cells = []
+        for key, _ in TABLE_STATISTICS:
+            q = s["statistics"].get(key)
+            cells.append(f"{q['median']:.3g} [{q['q05']:.3g}, {q['q95']:.3g}]" if q and q["median"] is not None else "-")
+        rating, share = max(s["cqc_latest"].items(), key=lambda kv: kv[1]) if s["cqc_latest"] else ("-", 0.0)
+        print(f"{trust:6} " + " ".join(f"{c:>20}" for c in cells) + f"  {rating} ({share:.0%})")

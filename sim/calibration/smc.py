@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError
-from sim.params import PARAMETERS, default_params
+from sim.params import default_params
 
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
@@ -177,11 +177,17 @@ def _run_abc(abc, rules: StoppingRules):
 
 
 def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2,
-              scheduler: str | None = None, resume: bool = False, results_root: Path = RESULTS_ROOT,
-              posterior_dir: Path = POSTERIOR_DIR) -> Path:
-    """Run (or resume) an ABC-SMC calibration; returns the exported posterior CSV."""
+              scheduler: str | None = None, resume: bool = False, export_only: bool = False,
+              results_root: Path = RESULTS_ROOT, posterior_dir: Path = POSTERIOR_DIR) -> Path:
+    """Run (or resume) an ABC-SMC calibration; returns the exported posterior CSV.
+
+    ``export_only`` samples nothing: it exports the last finished generation of calibration NAME
+    (e.g. of one that was killed).
+    """
     run_dir = run_directory(setup.name, results_root)
     db_path, setup_path = run_dir / "abc.db", run_dir / "setup.json"
+    if export_only:
+        return _export_finished(setup.name, run_dir, rules, workers, scheduler, posterior_dir)
     if resume:
         if not setup_path.is_file() or not db_path.is_file():
             raise InputError(f"--resume: no calibration named '{setup.name}' in {run_dir.parent}")
@@ -219,6 +225,24 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path)
 
 
+def _export_finished(name: str, run_dir: Path, rules: StoppingRules, workers: int, scheduler: str | None,
+                     posterior_dir: Path) -> Path:
+    import pyabc
+
+    db_path, setup_path = run_dir / "abc.db", run_dir / "setup.json"
+    if not setup_path.is_file() or not db_path.is_file():
+        raise InputError(f"--export: no calibration named '{name}' in {run_dir.parent}")
+    saved = _read_json(setup_path)
+    setup = CalibrationSetup(**saved["setup"])
+    _check_unchanged(setup, run_dir)
+    history = pyabc.History(f"sqlite:///{db_path.resolve()}", _id=1)
+    if history.max_t < 0:
+        raise InputError(f"--export: calibration '{name}' has no finished generation yet")
+    _, priors = _load_inputs(setup)
+    return export_posterior(history, setup, priors, rules, saved.get("wall_time_seconds", 0.0), workers,
+                            scheduler, posterior_dir, db_path)
+
+
 def _read_json(path: Path) -> dict:
     import json
 
@@ -244,7 +268,7 @@ def generation_table(history) -> list[dict]:
 def posterior_frame(history, setup: CalibrationSetup, priors: PriorSet) -> pd.DataFrame:
     """Final population as a table: every behavioural parameter, per-trust columns, weight."""
     particles, weights = history.get_distribution(m=0, t=history.max_t)
-    frame = pd.DataFrame({name: setup.fixed_params[name] for name in PARAMETERS}, index=particles.index)
+    frame = pd.DataFrame(dict(setup.fixed_params), index=particles.index)  # the model's parameters when calibrated
     for prior in priors.priors:
         frame[prior.name] = particles[prior.name].to_numpy(dtype=float)
     frame["weight"] = np.asarray(weights, dtype=float) / np.sum(weights)
