@@ -17,7 +17,7 @@ from sim.experiments import compare as comparison
 from sim.experiments import sensitivity
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
 from sim.experiments.figures import save
-from sim.experiments.designs import count_runs, experiment_cases, experiment_specs, sample_points
+from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
 from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS
 from sim.experiments.schema import Experiment, load_experiment
 
@@ -140,7 +140,7 @@ def _headline_indices(indices):
 
 def _run_experiment(experiment: Experiment, args) -> BatchResult | None:
     cases, points = len(experiment_cases(experiment)), len(sample_points(experiment))
-    check_run_budget(count_runs(experiment), args.max_runs,
+    check_run_budget(cases * points * experiment.replicates, args.max_runs,
                      f"{cases} case(s) x {points} point(s) x {experiment.replicates} replicate(s)")
     out_dir = args.out or RESULTS_DIR / experiment.name
     outputs = OutputSelection(tuple(experiment.outputs.final), tuple(experiment.outputs.series))
