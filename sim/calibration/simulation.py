@@ -15,7 +15,7 @@ import hashlib
 import numpy as np
 
 from sim.runner import simulate
-from sim.scenario import load_scenario
+from sim.scenario import deep_merge, load_scenario, validate_scenario
 
 from .priors import split_particle
 from .targets import TRUST_NAMES, TargetSet, simulated_statistics
@@ -45,6 +45,8 @@ def simulate_trusts(params: dict[str, float], overrides: dict[str, dict], trusts
 class CalibrationModel:
     """The pyabc model: one particle -> all calibrated trusts simulated -> target statistics.
 
+    The trusts' scenarios are resolved once, when the model is made, so that every particle of a
+    calibration (which may run for an hour, or on other machines) sees the same scenarios.
     A plain picklable object so that it runs in forked local workers and on Dask workers alike.
     """
 
@@ -56,10 +58,20 @@ class CalibrationModel:
         self.base_seed = int(base_seed)
         self.scale = float(scale)
         self.end = end
+        self.scenarios = {trust: load_scenario(trust).model_dump(mode="json") for trust in self.trusts}
+
+    def scenario(self, trust: str, overrides: dict | None):
+        if not overrides:
+            return validate_scenario(self.scenarios[trust], trust)
+        return validate_scenario(deep_merge(self.scenarios[trust], overrides), f"{trust} + {overrides}")
 
     def __call__(self, particle) -> dict[str, float]:
         particle = dict(particle)
         params, overrides = split_particle(particle, self.trusts, self.fixed_params)
-        summaries = simulate_trusts(params, overrides, self.trusts, base_seed=self.base_seed,
-                                    run_index=particle_key(particle), scale=self.scale, end=self.end)
+        run_index = particle_key(particle)
+        summaries = {}
+        for trust in self.trusts:
+            result = simulate(self.scenario(trust, overrides[trust]), params,
+                              seed=trust_seed(self.base_seed, run_index, trust), scale=self.scale, end=self.end)
+            summaries[trust] = result.summary
         return simulated_statistics(summaries, self.targets)

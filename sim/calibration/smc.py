@@ -49,6 +49,7 @@ class CalibrationSetup:
     population_size: int = 200
     seed: int = 20150701
     end: str | None = None          # ISO date to stop every run early (tests only)
+    kernel_scaling: float = 3.0     # pyabc MultivariateNormalTransition scaling (x Silverman covariance)
     trusts: list[str] = field(default_factory=list)
     targets_sha256: str = ""
     priors_sha256: str = ""
@@ -160,9 +161,17 @@ def _build_abc(setup: CalibrationSetup, sampler):
     model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end)
     distance = pyabc.AdaptivePNormDistance(p=1, scale_function=pyabc.distance.rmsd,
                                            fixed_weights=targets.weights(setup.trusts))
+    transition = pyabc.MultivariateNormalTransition(scaling=setup.kernel_scaling)
     abc = pyabc.ABCSMC(model, priors.to_pyabc(), distance, population_size=setup.population_size,
-                       sampler=sampler)
-    return abc, targets, priors
+                       sampler=sampler, transitions=transition)
+    return abc, targets, priors, model.scenarios
+
+
+def _check_one_particle(abc, priors: PriorSet) -> None:
+    """Simulate the prior's centre once in this process, so that a targets file that does not match the
+    model's summaries fails here with its message, not as a dead worker process."""
+    centre = {p.name: (p.low * p.high) ** 0.5 if p.log else (p.low + p.high) / 2 for p in priors.priors}
+    abc.models[0].sample(centre)
 
 
 def _run_abc(abc, rules: StoppingRules):
@@ -200,10 +209,12 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
         setup = new_setup(setup)
     show_progress()
     sampler, client = _make_sampler(workers, scheduler)
-    abc, targets, priors = _build_abc(setup, sampler)
+    abc, targets, priors, scenarios = _build_abc(setup, sampler)
+    _check_one_particle(abc, priors)
     run_dir.mkdir(parents=True, exist_ok=True)
     earlier_seconds = _read_json(setup_path).get("wall_time_seconds", 0.0) if resume else 0.0
     write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": earlier_seconds, **provenance()})
+    write_json(run_dir / "scenarios.json", scenarios)
     np.random.seed(setup.seed % 2**32)  # pyabc samples the prior and perturbations with numpy's global RNG
     db_url = f"sqlite:///{db_path.resolve()}"
     started = time.perf_counter()
@@ -309,6 +320,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "sampler": f"DaskDistributedSampler({scheduler})" if scheduler else
                    f"MulticoreEvalParallelSampler(n_procs={workers})",
         "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
+        "transition": f"pyabc.MultivariateNormalTransition(scaling={setup.kernel_scaling})",
         "pyabc_version": pyabc.__version__,
         "targets_file": str(Path(setup.targets_path).relative_to(REPO_ROOT))
         if Path(setup.targets_path).is_relative_to(REPO_ROOT) else setup.targets_path,
@@ -321,6 +333,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "fixed_params": setup.fixed_params,
         "database": str(db_path) if db_path else None,
         "generation_table": generations,
+        "scenarios": _read_json(db_path.parent / "scenarios.json") if db_path else {},
         **provenance(),
     })
     return csv_path
