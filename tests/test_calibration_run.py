@@ -119,6 +119,11 @@ def test_a_killed_calibration_keeps_its_generations_and_resumes(inputs, tmp_path
         process.wait()
     finished = _generations_in(db)
     assert finished >= 2, "the calibration should have finished two generations before the kill"
+    exported = subprocess.run(_calibrate_command(inputs, tmp_path, "--export"), capture_output=True, text=True,
+                              timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    manifest = json.loads((tmp_path / "posterior" / "posterior_killed.manifest.json").read_text())
+    assert manifest["generations"] == finished  # the finished generations are usable as they are
     resumed = subprocess.run(_calibrate_command(inputs, tmp_path, "--resume", "--generations", "1"),
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
@@ -175,9 +180,15 @@ def test_posterior_ensemble_and_fit_report(inputs, tmp_path):
     targets = load_targets(inputs["targets"])
     assert stats.loc[1, "SASH.rpiws_2019_07"] == simulated_statistics({"SASH": again}, targets)["SASH.rpiws_2019_07"]
 
+    loto_csv = tmp_path / "posterior_loto_SATH.csv"          # as made by `calibrate --leave-out SATH`
+    rows.drop(columns="SASH.programme.rpiws_per_year").to_csv(loto_csv, index=False)
+    (tmp_path / "posterior_loto_SATH.manifest.json").write_text(json.dumps({"leave_out": "SATH"}))
     report = write_fit_report(posterior_csv, tmp_path / "report", workers=1, scale=SCALE, seed=5,
-                              targets_path=inputs["targets"], trusts=TRUSTS, end=END, progress=False)
+                              targets_path=inputs["targets"], trusts=TRUSTS, end=END, progress=False,
+                              loto=[loto_csv])
     text = report.read_text()
     assert "## Acceptance checks" in text and "SASH.rpiws_2019_07" in text and "rpiw_effect" in text
+    assert "## Leave-one-trust-out: SATH predicted from the other four" in text
+    assert "SATH.lead_time_reduction" in text.split("## Leave-one-trust-out")[1]
     for png in ("fit_targets.png", "cqc_trajectories.png", "posterior_marginals.png", "posterior_correlations.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000

@@ -32,6 +32,7 @@ COUNT_TOLERANCE = 0.30      # acceptance: L4L complete/in progress and RPIWs wit
 RATIO_TOLERANCE = 0.10      # acceptance: lead-time reduction within 0.10
 ACCEPTANCE_COUNTS = ("l4l_complete_2021_03", "l4l_in_progress_2021_03", "rpiws_2019_07")
 PINNED, PARTLY = 0.5, 0.8   # 90% posterior width / prior width below which a parameter counts as pinned
+SHORT = {"inadequate": "inadequate", "requires_improvement": "req. impr.", "good": "good", "outstanding": "outstanding"}
 COLOURS = {"inadequate": "#c0392b", "requires_improvement": "#e67e22", "good": "#27ae60", "outstanding": "#2c7fb8"}
 
 
@@ -152,15 +153,15 @@ def plot_cqc_trajectories(summary: dict, targets: TargetSet, path: Path) -> None
                 share = shares[year].get(rating, 0.0)
                 ax.bar(x, share, bottom=bottom, color=COLOURS[rating], width=0.6)
                 bottom += share
-            if year in observed.get(trust, {}):
-                ax.plot(x, (RATINGS.index(observed[trust][year]) + 0.5) / 4, "k*", ms=12)
-        ax.set_xticks(range(len(years)), years)
+        ax.set_xticks(range(len(years)), [f"{y}\nobserved: {SHORT[observed[trust][y]]}" if y in observed.get(trust, {})
+                                          else y for y in years], fontsize=8)
         ax.set_title(f"{trust} (before: {targets.cqc_before.get(trust, '?')})", fontsize=9)
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("share of runs at each rating")
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[r]) for r in RATINGS]
-    fig.legend(handles + [plt.Line2D([], [], marker="*", color="k", ls="")], [*RATINGS, "observed (band: 1/4 per rating)"],
-               loc="lower center", ncol=5, fontsize=8)
+    fig.legend(handles, RATINGS, loc="lower center", ncol=4, fontsize=8)
+    fig.suptitle("CQC rating per inspection: share of posterior-predictive runs (bars) and the published rating",
+                 fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -325,7 +326,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     lines += _posterior_sections(posterior, out_dir)
     for loto_path in loto or []:
         lines += _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets,
-                               targets_path, progress)
+                               targets_path, progress, trusts, end)
     lines += ["", f"_Report written {provenance()['created_utc']} at commit {provenance()['git_commit']}._", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
@@ -357,15 +358,15 @@ def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
 
 
 def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets, targets_path,
-                  progress) -> list[str]:
+                  progress, trusts=TRUST_NAMES, end=None) -> list[str]:
     loto = load_posterior(loto_path)
     left_out = loto.manifest.get("leave_out")
     if left_out not in TRUST_NAMES:
         raise InputError(f"{loto_path}: its manifest names no left-out trust; give a posterior made with "
                          "orgsim calibrate --leave-out TRUST")
-    summary = run_posterior_ensemble(loto_path, TRUST_NAMES, out_dir / f"loto_{left_out}", seed, workers, scale,
+    summary = run_posterior_ensemble(loto_path, trusts, out_dir / f"loto_{left_out}", seed, workers, scale,
                                      n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
-                                     progress=progress)
+                                     progress=progress, end=end)
     fit = summary["targets"]
     return [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",
             f"Posterior `{Path(loto_path).name}` (calibrated without {left_out}; its unpublished programme "
