@@ -213,7 +213,10 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     _check_one_particle(abc, priors)
     run_dir.mkdir(parents=True, exist_ok=True)
     earlier_seconds = _read_json(setup_path).get("wall_time_seconds", 0.0) if resume else 0.0
-    write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": earlier_seconds, **provenance()})
+    started_at = _read_json(setup_path).get("started_at") if resume else None
+    started_at = started_at or provenance()   # commit and time when the calibration first started
+    write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": earlier_seconds,
+                            "started_at": started_at, **provenance()})
     write_json(run_dir / "scenarios.json", scenarios)
     np.random.seed(setup.seed % 2**32)  # pyabc samples the prior and perturbations with numpy's global RNG
     db_url = f"sqlite:///{db_path.resolve()}"
@@ -230,7 +233,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
         raise
     finally:
         elapsed = earlier_seconds + time.perf_counter() - started
-        write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": elapsed, **provenance()})
+        write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": elapsed, "started_at": started_at,
+                                **provenance()})
         if client is not None:
             client.close()
     return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path)
@@ -334,6 +338,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "database": str(db_path) if db_path else None,
         "generation_table": generations,
         "scenarios": _read_json(db_path.parent / "scenarios.json") if db_path else {},
+        "started_at": _read_json(db_path.parent / "setup.json").get("started_at") if db_path else None,
         **provenance(),
     })
     return csv_path
