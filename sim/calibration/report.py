@@ -281,8 +281,9 @@ def _header(posterior: Posterior) -> list[str]:
             f"{m.get('sampler')}",
             f"- stopping rules: {m.get('budget')}",
             f"- distance: {m.get('distance')}",
-            f"- calibrated at commit {m.get('git_commit')}, orgsim {m.get('package_version')}, "
-            f"pyabc {m.get('pyabc_version')}",
+            f"- calibration started at commit {(m.get('started_at') or {}).get('git_commit', m.get('git_commit'))}, "
+            f"exported at {m.get('git_commit')}; orgsim {m.get('package_version')}, pyabc {m.get('pyabc_version')}",
+            f"- transition: {m.get('transition', 'pyabc default')}",
         ]
     changed = posterior.changed_defaults()
     if changed or posterior.missing_parameters:
