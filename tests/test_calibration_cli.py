@@ -14,9 +14,9 @@ def run_cli(capsys, *argv) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def test_unknown_leave_out_trust_exits_2_without_traceback():
-    result = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate", "--leave-out", "XYZ", "--generations", "1"],
-                            capture_output=True, text=True, timeout=120)
+def test_unknown_leave_out_trust_exits_2_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate", "--leave-out", "XYZ", "--generations", "1",
+                             "--results", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "--leave-out: unknown trust 'XYZ'; allowed: SASH, LTHT, UHCW, SATH, BHRUT" in result.stderr
     assert "Traceback" not in result.stderr

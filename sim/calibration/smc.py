@@ -203,10 +203,10 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
         setup = CalibrationSetup(**_read_json(setup_path)["setup"])
         _check_unchanged(setup, run_dir)
     else:
+        setup = new_setup(setup)
         if db_path.exists():
             raise InputError(f"{run_dir}: a calibration named '{setup.name}' exists; add --resume to "
                              "continue it, or choose another --name")
-        setup = new_setup(setup)
     show_progress()
     sampler, client = _make_sampler(workers, scheduler)
     abc, targets, priors, scenarios = _build_abc(setup, sampler)
