@@ -51,6 +51,7 @@ def add_run_parser(sub) -> None:
     run.add_argument("--scale", type=_scale, default=1.0, help="fraction of staff simulated, counts rescaled (default 1)")
     run.add_argument("--end", type=_date, help="stop early at this date (YYYY-MM-DD)")
     run.add_argument("--workers", type=int, default=1, help="parallel workers for --posterior ensembles")
+    run.add_argument("--draws", type=int, help="with --posterior: draws resampled by weight (default: every set)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     run.set_defaults(handler=cmd_run)
 
@@ -86,7 +87,8 @@ def _run_posterior(args, names, out) -> int:
         from sim.calibration.cli import run_posterior_ensemble
     except ModuleNotFoundError:
         raise InputError("--posterior needs the calibration package (sim/calibration), not installed here") from None
-    run_posterior_ensemble(args.posterior, names, out, seed=args.seed, workers=args.workers, scale=args.scale)
+    run_posterior_ensemble(args.posterior, names, out, seed=args.seed, workers=args.workers, scale=args.scale,
+                           n_draws=args.draws, end=args.end)
     return 0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pyabc.weighted_statistics import weighted_quantile
 
 from sim.errors import InputError
 from sim.experiments.batch import OutputSelection, RunSpec, run_batch
@@ -81,6 +80,8 @@ def summaries_by_draw(runs: pd.DataFrame) -> dict[int, dict[str, dict]]:
 
 
 def quantiles(values, weights) -> dict[str, float]:
+    from pyabc.weighted_statistics import weighted_quantile  # pyabc takes ~2 s to import: only when needed
+
     values = np.asarray(values, dtype=float)
     weights = np.asarray(weights, dtype=float)
     keep = np.isfinite(values)
