@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError
+from sim.errors import InputError, validation_message, yaml_error_message
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
@@ -215,7 +215,7 @@ def _read_yaml(path: Path) -> dict:
     except OSError as exc:
         raise InputError(f"{path}: cannot read scenario file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{path}: {yaml_error_message(exc)}") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a scenario file must be a mapping of fields")
     return raw
@@ -247,20 +247,11 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return deep_merge(_resolve(base_path, seen + (path.resolve(),)), raw)
 
 
-def _describe(error: dict) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    return f"field '{where}': {message}"
-
-
 def validate_scenario(raw: dict, source: str) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise InputError(f"{source}: {problems}") from None
+        raise InputError(f"{source}: {validation_message(exc)}") from None
 
 
 def load_scenario(name_or_path: str, overrides: dict | None = None) -> Scenario:

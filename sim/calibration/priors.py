@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from sim.errors import InputError
+from sim.errors import InputError, yaml_error_message
 from sim.params import PARAMETERS, default_params
 from sim.scenario import load_scenario
 
@@ -148,7 +148,7 @@ def load_priors(path: str | Path = DEFAULT_PRIORS) -> PriorSet:
     except OSError as exc:
         raise InputError(f"{path}: cannot read priors file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{path}: {yaml_error_message(exc)}") from None
     if not isinstance(raw, dict) or not set(raw) <= {"shared", "per_trust"}:
         raise InputError(f"{path}: a priors file is a mapping with 'shared' and optionally 'per_trust'")
     shared, per_trust = raw.get("shared") or {}, raw.get("per_trust") or {}

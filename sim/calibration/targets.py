@@ -22,7 +22,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError
+from sim.errors import InputError, validation_message, yaml_error_message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TARGETS = REPO_ROOT / "calibration" / "targets.yaml"
@@ -133,14 +133,6 @@ def _check_statistic_name(name: str) -> None:
                      "cqc.<year>, survey.<measure>")
 
 
-def _describe(error: dict) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    return f"field '{where}': {message}"
-
-
 def load_targets(path: str | Path = DEFAULT_TARGETS) -> TargetSet:
     """Read and validate a targets file; InputError names the file, the field and what is allowed."""
     path = Path(path)
@@ -149,13 +141,13 @@ def load_targets(path: str | Path = DEFAULT_TARGETS) -> TargetSet:
     except OSError as exc:
         raise InputError(f"{path}: cannot read targets file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{path}: {yaml_error_message(exc)}") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a targets file must be a mapping with a 'targets' list")
     try:
         return TargetSet.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+        raise InputError(f"{path}: {validation_message(exc)}") from None
 
 
 @lru_cache(maxsize=1)

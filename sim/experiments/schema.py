@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError
+from sim.errors import InputError, validation_message
 from sim.experiments.outputs import check_output_names, is_numeric_output
 from sim.params import PARAMETERS
 
@@ -107,17 +107,9 @@ def load_experiment(name_or_path: str) -> Experiment:
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as error:
-        raise InputError(f"{path}: {_describe_validation_error(error)}") from None
+        raise InputError(f"{path}: {validation_message(error)}") from None
     check_experiment(experiment, str(path))
     return experiment
-
-
-def _describe_validation_error(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        problems.append(f"field {field}: {item['msg']}")
-    return "; ".join(problems)
 
 
 def check_experiment(experiment: Experiment, where: str) -> None:
