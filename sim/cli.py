@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from sim.argtypes import scale
 from sim.context import build_context
 from sim.errors import InputError
 from sim.params import default_params, load_params
@@ -33,13 +34,6 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
-def _scale(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("scale must be in (0, 1]")
-    return value
-
-
 def add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="simulate one or more scenarios and write a run folder")
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario names (scenarios/NAME.yaml) or paths")
@@ -48,7 +42,7 @@ def add_run_parser(sub) -> None:
     run.add_argument("--params", type=Path, help="parameter file (YAML/JSON name: value); default: sim/parameters.yaml")
     run.add_argument("--posterior", type=Path, help="calibrated parameter sets: run an ensemble over them")
     run.add_argument("--out", type=Path, help="output folder (default results/run-<time>)")
-    run.add_argument("--scale", type=_scale, default=1.0, help="fraction of staff simulated, counts rescaled (default 1)")
+    run.add_argument("--scale", type=scale, default=1.0, help="fraction of staff simulated, counts rescaled (default 1)")
     run.add_argument("--end", type=_date, help="stop early at this date (YYYY-MM-DD)")
     run.add_argument("--workers", type=int, default=1, help="parallel workers for --posterior ensembles")
     run.add_argument("--draws", type=int, help="with --posterior: draws resampled by weight (default: every set)")

@@ -21,3 +21,15 @@ def validation_message(error) -> str:
 def yaml_error_message(error) -> str:
     """One line from a PyYAML error, with its line and column."""
     return "YAML syntax error: " + " ".join(str(error).split())
+
+
+def read_yaml(path, what: str, loader=None):
+    """Parse a YAML input file; InputError naming the file if it cannot be read or parsed."""
+    import yaml
+
+    try:
+        return yaml.load(path.read_text(), Loader=loader or yaml.SafeLoader)  # noqa: S506 (safe loaders only)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: {yaml_error_message(exc)}") from None

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError, validation_message, yaml_error_message
+from sim.errors import InputError, read_yaml, validation_message
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
@@ -210,12 +210,7 @@ _DatesAsText.yaml_implicit_resolvers = {
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        raw = yaml.load(path.read_text(), Loader=_DatesAsText)  # noqa: S506 (a SafeLoader subclass)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read scenario file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: {yaml_error_message(exc)}") from None
+    raw = read_yaml(path, "scenario", loader=_DatesAsText)
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a scenario file must be a mapping of fields")
     return raw

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sim.argtypes import positive_float, positive_int
 from sim.errors import InputError
 
 from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
@@ -17,26 +18,6 @@ from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, c
 from .targets import DEFAULT_TARGETS, TRUST_NAMES
 
 __all__ = ["register", "run_posterior_ensemble"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; give 1 or more")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a positive number")
-    return value
 
 
 def _trust_list(text: str) -> list[str]:
@@ -59,15 +40,15 @@ def register(subparsers) -> None:
                                             "calibration/targets.yaml with pyabc ABC-SMC.")
     cal.add_argument("--name", default="main", help="calibration name: results/calibration/NAME/ and "
                                                     "calibration/posterior_NAME.csv (default main)")
-    cal.add_argument("--budget", type=_positive_int, metavar="SIMS",
+    cal.add_argument("--budget", type=positive_int, metavar="SIMS",
                      help="stop after this many particles simulated in total (each simulates every trust)")
-    cal.add_argument("--generations", type=_positive_int, help="stop after this many generations (this session)")
-    cal.add_argument("--max-minutes", type=_positive_float, help="stop after this wall time (minutes)")
+    cal.add_argument("--generations", type=positive_int, help="stop after this many generations (this session)")
+    cal.add_argument("--max-minutes", type=positive_float, help="stop after this wall time (minutes)")
     cal.add_argument("--min-epsilon", type=float, default=0.0, help="stop once epsilon is below this")
     cal.add_argument("--min-acceptance", type=float, default=0.0, help="stop once the acceptance rate is below this")
-    cal.add_argument("--population", type=_positive_int, default=200, help="particles per generation (200)")
-    cal.add_argument("--scale", type=_positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
-    cal.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (2)")
+    cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
+    cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
+    cal.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
     cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
     cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
@@ -81,7 +62,7 @@ def register(subparsers) -> None:
     cal.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of calibration databases")
     cal.add_argument("--posterior-dir", type=Path, default=POSTERIOR_DIR, help="where posterior_NAME.csv goes")
     cal.add_argument("--no-report", action="store_true", help="skip the fit report")
-    cal.add_argument("--report-draws", type=_positive_int, help="ensemble draws of the report (default: every particle)")
+    cal.add_argument("--report-draws", type=positive_int, help="ensemble draws of the report (default: every particle)")
     cal.set_defaults(handler=cmd_calibrate)
 
     rep = subparsers.add_parser("report", help="fit report of a calibrated posterior (markdown + PNG)")
@@ -89,10 +70,10 @@ def register(subparsers) -> None:
     rep.add_argument("--out", type=Path, help="report folder (default results/calibration/report_<posterior>)")
     rep.add_argument("--loto", type=Path, nargs="*", default=[],
                      help="leave-one-trust-out posteriors to add as predictions of the left-out trusts")
-    rep.add_argument("--draws", type=_positive_int, help="ensemble draws (default: every posterior row, weighted)")
-    rep.add_argument("--scale", type=_positive_float, help="staff scale (default: the calibration's)")
+    rep.add_argument("--draws", type=positive_int, help="ensemble draws (default: every posterior row, weighted)")
+    rep.add_argument("--scale", type=positive_float, help="staff scale (default: the calibration's)")
     rep.add_argument("--seed", type=int, default=1, help="base seed of the ensemble (1)")
-    rep.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (2)")
+    rep.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
     rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
     rep.set_defaults(handler=cmd_report)
 

@@ -17,9 +17,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
-from sim.errors import InputError, yaml_error_message
+from sim.errors import InputError, read_yaml
 from sim.params import PARAMETERS, default_params
 from sim.scenario import load_scenario
 
@@ -143,12 +142,7 @@ def _per_trust_priors(path: Path, raw: dict) -> list[Prior]:
 def load_priors(path: str | Path = DEFAULT_PRIORS) -> PriorSet:
     """Read and validate a priors file; InputError names the file, the field and what is allowed."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read priors file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: {yaml_error_message(exc)}") from None
+    raw = read_yaml(path, "priors")
     if not isinstance(raw, dict) or not set(raw) <= {"shared", "per_trust"}:
         raise InputError(f"{path}: a priors file is a mapping with 'shared' and optionally 'per_trust'")
     shared, per_trust = raw.get("shared") or {}, raw.get("per_trust") or {}

@@ -19,10 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError, validation_message, yaml_error_message
+from sim.errors import InputError, read_yaml, validation_message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TARGETS = REPO_ROOT / "calibration" / "targets.yaml"
@@ -136,12 +135,7 @@ def _check_statistic_name(name: str) -> None:
 def load_targets(path: str | Path = DEFAULT_TARGETS) -> TargetSet:
     """Read and validate a targets file; InputError names the file, the field and what is allowed."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read targets file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: {yaml_error_message(exc)}") from None
+    raw = read_yaml(path, "targets")
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a targets file must be a mapping with a 'targets' list")
     try:

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from sim.argtypes import positive_int, scale
 from sim.errors import InputError
 from sim.experiments import compare as comparison
 from sim.experiments import sensitivity
@@ -43,10 +44,10 @@ def register(subparsers) -> None:
     what_if.add_argument("variants", nargs="+", help="variant scenarios (names, e.g. sath_stable_ceo, or paths)")
     what_if.add_argument("--posterior", help="parameter sets: CSV or parquet, one row per set, optional 'weight' column "
                                              "(default: the documented default parameters)")
-    what_if.add_argument("--max-sets", type=_positive_int, help="draw this many parameter sets by weight from --posterior")
-    what_if.add_argument("--replicates", type=_positive_int, default=10, help="stochastic replicates per parameter set (10)")
+    what_if.add_argument("--max-sets", type=positive_int, help="draw this many parameter sets by weight from --posterior")
+    what_if.add_argument("--replicates", type=positive_int, default=10, help="stochastic replicates per parameter set (10)")
     what_if.add_argument("--seed", type=int, default=20150701, help="base seed (20150701)")
-    what_if.add_argument("--scale", type=_scale, default=1.0, help="staff scale factor in (0, 1] (1.0)")
+    what_if.add_argument("--scale", type=scale, default=1.0, help="staff scale factor in (0, 1] (1.0)")
     what_if.add_argument("--end", type=_date, help="stop the runs at this date (YYYY-MM-DD)")
     what_if.add_argument("--outputs", type=_names, default=list(DEFAULT_COMPARE_OUTPUTS),
                          help=f"comma-separated outputs ({','.join(DEFAULT_COMPARE_OUTPUTS)})")
@@ -55,33 +56,13 @@ def register(subparsers) -> None:
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
-    parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="local worker processes (1)")
     parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://scheduler-host:8786): run on that cluster")
     parser.add_argument("--out", type=Path, help=f"results folder (default {default_out}); re-running resumes it")
-    parser.add_argument("--max-runs", type=_positive_int, default=DEFAULT_MAX_RUNS,
+    parser.add_argument("--max-runs", type=positive_int, default=DEFAULT_MAX_RUNS,
                         help=f"refuse designs needing more runs than this ({DEFAULT_MAX_RUNS})")
-    parser.add_argument("--chunk-size", type=_positive_int, default=50, help="runs per results file written (50)")
+    parser.add_argument("--chunk-size", type=positive_int, default=50, help="runs per results file written (50)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
-
-
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} must be in (0, 1]")
-    return value
 
 
 def _date(text: str) -> dt.date:

@@ -11,10 +11,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError, validation_message
+from sim.errors import InputError, read_yaml, validation_message
 from sim.experiments.outputs import check_output_names, is_numeric_output
 from sim.params import PARAMETERS
 
@@ -98,10 +97,7 @@ def resolve_experiment_path(name_or_path: str) -> Path:
 def load_experiment(name_or_path: str) -> Experiment:
     """Read and validate an experiment file; every problem is an InputError naming the file and field."""
     path = resolve_experiment_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {error}") from None
+    data = read_yaml(path, "experiment")
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of experiment fields at the top level")
     try:
