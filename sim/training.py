@@ -121,10 +121,3 @@ class TrainingProgramme:
             s.practising[members] = True
         self.alt_intakes = [x for x in self.alt_intakes if x[0] > week]
 
-
-def l4l_counts(staff) -> dict[str, int]:
-    return {"l4l_in_progress": int((staff.l4l == IN_PROGRESS).sum()),
-            "l4l_complete": int((staff.l4l == COMPLETE).sum()),
-            "l4l_dropped": int((staff.l4l == DROPPED).sum()),
-            "alt_in_progress": int((staff.alt == IN_PROGRESS).sum()),
-            "alt_complete": int((staff.alt == COMPLETE).sum())}
