@@ -26,6 +26,7 @@ from sim.training import TrainingProgramme
 NETWORK_UPKEEP_EVERY = 4     # weeks between tie decay passes and network measures
 TURNOVER_EVERY = 4           # leavers and recruits are processed monthly, as NHS workforce data are
 TIE_DROP_WEIGHT = 0.1        # ties weaker than this are forgotten
+COMPLIANCE_STANDARD = 1.5    # quality index compliance work aims at: middle of 'requires improvement'
 
 
 def rating_of(quality: float) -> str:
@@ -213,7 +214,6 @@ class TrustModel(mesa.Model):
                   - p["covid_morale_loss"] * ctx.covid[week]
                   - p["instability_morale_loss"] * min(self.instability, 1.0))
         s.morale += p["morale_adjust_rate"] * (np.clip(target, 0.0, 1.0) - s.morale)
-        s.tenure += 1
         if week % TURNOVER_EVERY:
             return
         leave = p["turnover_rate"] * TURNOVER_EVERY / 52.0 * np.maximum(1 + p["turnover_morale_sensitivity"] * 2 * (0.5 - s.morale), 0)
@@ -239,6 +239,12 @@ class TrustModel(mesa.Model):
                  + p["quality_practice_weight"] * float(np.mean(s.practising * s.capability))
                  + p["quality_process_weight"] * self.improvement.aligned_gain_per_1000_staff(self.trust.staff)
                  - p["quality_instability_loss"] * min(self.instability, 1.0)
-                 - p["quality_system_drift"])
+                 - p["quality_system_drift"]
+                 + self._compliance_recovery(week))
         noise = p["quality_noise"] * np.sqrt(1 / 52) * self.rng.standard_normal()
         self.quality = float(np.clip(self.quality + drift / 52 + noise, 0.0, 4.0))
+
+    def _compliance_recovery(self, week: int) -> float:
+        """Regulators' turnaround work lifts a failing trust towards compliance (ODD 7.8)."""
+        gap = max(COMPLIANCE_STANDARD - self.quality, 0.0)
+        return self.params["compliance_recovery_rate"] * self.ctx.pressure[week] * gap

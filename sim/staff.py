@@ -25,7 +25,6 @@ class StaffState:
     l4l: np.ndarray           # index into L4L_STATUS
     alt: np.ndarray           # index into ALT_STATUS
     cohort: np.ndarray        # L4L cohort id, -1 if none
-    tenure: np.ndarray        # weeks in post
 
     @property
     def n(self) -> int:
@@ -45,7 +44,6 @@ class StaffState:
             l4l=np.zeros(n, dtype=np.int8),
             alt=np.zeros(n, dtype=np.int8),
             cohort=np.full(n, -1, dtype=np.int32),
-            tenure=rng.integers(0, 52 * 15, size=n).astype(np.int32),
         )
 
     def replace(self, slots: np.ndarray, engagement: np.ndarray) -> None:
@@ -57,7 +55,6 @@ class StaffState:
         self.l4l[slots] = NONE
         self.alt[slots] = NONE
         self.cohort[slots] = -1
-        self.tenure[slots] = 0
 
     def trained(self) -> np.ndarray:
         return (self.l4l == IN_PROGRESS) | (self.l4l == COMPLETE) | (self.alt != NONE)
