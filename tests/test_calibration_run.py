@@ -189,6 +189,8 @@ def test_posterior_ensemble_and_fit_report(inputs, tmp_path):
     text = report.read_text()
     assert "## Acceptance checks" in text and "SASH.rpiws_2019_07" in text and "rpiw_effect" in text
     assert "## Leave-one-trust-out: SATH predicted from the other four" in text
-    assert "SATH.lead_time_reduction" in text.split("## Leave-one-trust-out")[1]
+    every = text.split("## Leave-one-trust-out: every prediction")[1].split("## ")[0]
+    assert "| SATH |" in every and "| SASH |" not in every
+    assert "SATH.lead_time_reduction" in text.split("## Leave-one-trust-out: SATH")[1]
     for png in ("fit_targets.png", "cqc_trajectories.png", "posterior_marginals.png", "posterior_correlations.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000

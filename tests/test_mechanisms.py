@@ -143,3 +143,27 @@ def test_values_work_during_the_run_builds_culture_over_time():
     culture = model.ctx.culture
     assert culture[0] == run_model("SATH", end=dt.date(2015, 8, 1)).ctx.culture[0]
     assert culture[60] > culture[0] and culture[-1] == culture[110] > culture[60]
+
+
+def test_relapse_does_not_touch_the_90_day_measure(params):
+    """Follow-up holds an RPIW's gain for 120 days: the 90-day lead time (what Table 7.2 reports)
+    is the same whatever the relapse rate, while later, unsustained gains decay."""
+    a = run_model("UHCW", params=dict(params, relapse_rate=0.0), end=dt.date(2017, 12, 31)).improvement
+    b = run_model("UHCW", params=dict(params, relapse_rate=0.1), end=dt.date(2017, 12, 31)).improvement
+    measured = ~np.isnan(a.post_90)
+    assert measured.any()
+    assert np.allclose(np.asarray(a.post_90)[measured], np.asarray(b.post_90)[measured])
+    assert sum(b.removed) < sum(a.removed)
+
+
+def test_compliance_work_lifts_a_failing_trust_under_special_measures(params):
+    """Under special measures a trust below 'requires improvement' is pulled back towards it."""
+    failing = {"initial_cqc": "inadequate"}
+    with_recovery = run_model("BHRUT", failing, params=dict(params, compliance_recovery_rate=2.0), end=dt.date(2017, 3, 1))
+    without = run_model("BHRUT", failing, params=dict(params, compliance_recovery_rate=0.0), end=dt.date(2017, 3, 1))
+    assert with_recovery.quality > without.quality + 0.3
+    # no pressure, no pull: the same trust without regulatory episodes is unaffected by the rate
+    calm = {**failing, "regulation": {"episodes": []}}
+    a = run_model("BHRUT", calm, params=dict(params, compliance_recovery_rate=2.0), end=dt.date(2017, 3, 1))
+    b = run_model("BHRUT", calm, params=dict(params, compliance_recovery_rate=0.0), end=dt.date(2017, 3, 1))
+    assert a.quality == b.quality

@@ -325,9 +325,17 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
               _table([{"trust": trust, "year": year, **shares}
                       for trust, s in summary["trusts"].items() for year, shares in s["cqc"].items()])]
     lines += _posterior_sections(posterior, out_dir)
+    predictions, sections = [], []
     for loto_path in loto or []:
-        lines += _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets,
-                               targets_path, progress, trusts, end)
+        row, section = _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets,
+                                     targets_path, progress, trusts, end)
+        predictions.append(row)
+        sections += section
+    if predictions:
+        lines += ["## Leave-one-trust-out: every prediction", "",
+                  "Each row is a trust predicted by a calibration that never saw its data (same checks "
+                  "as above).", "", _table(predictions)]
+    lines += sections
     lines += ["", f"_Report written {provenance()['created_utc']} at commit {provenance()['git_commit']}._", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
@@ -359,7 +367,8 @@ def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
 
 
 def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets, targets_path,
-                  progress, trusts=TRUST_NAMES, end=None) -> list[str]:
+                  progress, trusts=TRUST_NAMES, end=None) -> tuple[dict, list[str]]:
+    """The left-out trust's acceptance row and its report section."""
     loto = load_posterior(loto_path)
     left_out = loto.manifest.get("leave_out")
     if left_out not in TRUST_NAMES:
@@ -369,7 +378,8 @@ def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, 
                                      n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
                                      progress=progress, end=end)
     fit = summary["targets"]
-    return [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",
+    row = acceptance_rows(fit, targets, [left_out])[0]
+    return row, [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",
             f"Posterior `{Path(loto_path).name}` (calibrated without {left_out}; its unpublished programme "
             "inputs are the scenario file's values, since no data of it were used).", "",
-            _table(acceptance_rows(fit, targets, [left_out])), _table(target_rows(fit, targets, [left_out]))]
+            _table([row]), _table(target_rows(fit, targets, [left_out]))]
