@@ -71,6 +71,8 @@ def register(subparsers) -> None:
     rep.add_argument("--loto", type=Path, nargs="*", default=[],
                      help="leave-one-trust-out posteriors to add as predictions of the left-out trusts")
     rep.add_argument("--draws", type=positive_int, help="ensemble draws (default: every posterior row, weighted)")
+    rep.add_argument("--loto-draws", type=positive_int,
+                     help="ensemble draws of each leave-one-out prediction (default: --draws)")
     rep.add_argument("--scale", type=positive_float, help="staff scale (default: the calibration's)")
     rep.add_argument("--seed", type=int, default=1, help="base seed of the ensemble (1)")
     rep.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
@@ -112,6 +114,7 @@ def cmd_report(args) -> int:
 
     out = args.out or RESULTS_ROOT / f"report_{args.posterior.stem.removeprefix('posterior_')}"
     report = write_fit_report(args.posterior, out, workers=args.workers, scale=args.scale, n_draws=args.draws,
-                              seed=args.seed, scheduler=args.scheduler, loto=args.loto)
+                              seed=args.seed, scheduler=args.scheduler, loto=args.loto,
+                              loto_draws=args.loto_draws)
     print(f"wrote {report}", file=sys.stdout)
     return 0

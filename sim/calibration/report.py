@@ -295,8 +295,8 @@ def _header(posterior: Posterior) -> list[str]:
 
 def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float | None = None,
                      n_draws: int | None = None, seed: int = 1, scheduler: str | None = None,
-                     loto: list | None = None, targets_path=DEFAULT_TARGETS, progress: bool = True,
-                     trusts=TRUST_NAMES, end=None) -> Path:
+                     loto: list | None = None, loto_draws: int | None = None, targets_path=DEFAULT_TARGETS,
+                     progress: bool = True, trusts=TRUST_NAMES, end=None) -> Path:
     """Run the posterior-predictive ensemble (and any leave-one-out predictions); write report.md."""
     out_dir = Path(out_dir)
     posterior = load_posterior(posterior_path)
@@ -327,8 +327,8 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     lines += _posterior_sections(posterior, out_dir)
     predictions, sections = [], []
     for loto_path in loto or []:
-        row, section = _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets,
-                                     targets_path, progress, trusts, end)
+        row, section = _loto_section(loto_path, out_dir, workers, scale, loto_draws or n_draws, seed, scheduler,
+                                     targets, targets_path, progress, trusts, end)
         predictions.append(row)
         sections += section
     if predictions:
