@@ -2,9 +2,9 @@
 
 An RPIW is planned 8 weeks ahead, may be cancelled under regulatory pressure or COVID-19, and
 when held redesigns the next process of the current value stream: it removes a share of the
-process's waste that depends on the team's capability and engagement and on pressure. The KPO and
-the team follow the new process up at 30, 60, 90 and 120 days, which holds the gain; after that it
-relapses unless daily management (practising staff in the owning team) sustains it.
+process's waste that depends on the team's capability and engagement. The KPO and the team
+follow the new process up at 30, 60, 90 and 120 days, which holds the gain; after that it relapses
+unless daily management (practising staff in the owning team) sustains it.
 """
 
 from __future__ import annotations
