@@ -30,5 +30,5 @@ def positive_float(text: str) -> float:
 def scale(text: str) -> float:
     value = _number(text, float)
     if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} must be in (0, 1]")
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a fraction in (0, 1]")
     return value

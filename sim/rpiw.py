@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 PREPARATION_WEEKS = 8               # RPIWs are prepared for about 8 weeks
-FOLLOW_UP_WEEKS = 13                # lead time re-measured at 90 days
+MEASURED_AFTER_WEEKS = 13           # lead time re-measured at 90 days (Table 7.2)
 SUSTAINED_WEEKS = 17                # follow-ups at 30/60/90/120 days hold the gain (VMI method)
 TEAM_SIZE = (6, 10)                 # temporary cross-functional team
 # Baseline process lead time: lognormal; only sets the scale of summed hours, not the fractions.
@@ -114,7 +114,7 @@ class ImprovementWork:
         sustain = np.where(followed_up, 1.0, sustain)
         removed = np.asarray(self.removed) * (1 - p["relapse_rate"] * (1 - sustain))
         self.removed = list(removed)
-        due = np.flatnonzero(np.asarray(self.week_held) == week - FOLLOW_UP_WEEKS)
+        due = np.flatnonzero(np.asarray(self.week_held) == week - MEASURED_AFTER_WEEKS)
         for i in due:
             self.post_90[i] = self.baseline[i] - self.removed[i]
 
