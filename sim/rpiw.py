@@ -125,14 +125,18 @@ class ImprovementWork:
         fraction = np.asarray(self.removed) / np.asarray(self.baseline)
         return float(self.alignment * fraction.sum() / (staff / 1000.0))
 
-    def lead_time_by(self, week: int) -> tuple[float, float, int]:
+    def lead_time_by(self, week: int, sample: int | None = None,
+                     rng: np.random.Generator | None = None) -> tuple[float, float, int]:
         """Summed baseline and 90-day lead time of RPIWs held by ``week`` (current value if the
-        90 days are not over at the end of the run), and their number."""
-        held = np.asarray(self.week_held) <= week
-        if not held.any():
+        90 days are not over at the end of the run), and their number. With ``sample``, only that
+        many of them, drawn at random with ``rng``, as an evaluation measuring some RPIWs would."""
+        held = np.flatnonzero(np.asarray(self.week_held) <= week)
+        if not len(held):
             return 0.0, 0.0, 0
+        if sample is not None and sample < len(held):
+            held = np.sort(rng.choice(held, size=sample, replace=False))
         baseline = np.asarray(self.baseline)[held]
         post = np.asarray(self.post_90)[held]
         current = baseline - np.asarray(self.removed)[held]
         post = np.where(np.isnan(post), current, post)
-        return float(baseline.sum()), float(post.sum()), int(held.sum())
+        return float(baseline.sum()), float(post.sum()), len(held)

@@ -58,7 +58,10 @@ def _value_at(frame: pd.DataFrame, column: str, date: dt.date) -> float:
 
 
 def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
-    baseline, post, n_rpiw = model.improvement.lead_time_by((RPIW_CENSUS - model.trust.start).days // 7)
+    # drawn after the run, so the audit's sample never changes the simulated trajectory
+    audit = model.trust.lead_time_audit
+    baseline, post, n_rpiw = model.improvement.lead_time_by(
+        (RPIW_CENSUS - model.trust.start).days // 7, sample=audit.paired_rpiws if audit else None, rng=model.rng)
     cqc = dict(model.cqc)
     latest = cqc[max(cqc)] if cqc else rating_of(model.quality)
     summary = {

@@ -150,6 +150,12 @@ class Survey(Strict):
     respondents: int = Field(ge=1, le=10000)
 
 
+class LeadTimeAudit(Strict):
+    """The evaluation's paired lead-time measures (Table 7.2): it measured a sample of the RPIWs,
+    not all of them, so the model's statistic is read from a random sample of the same size."""
+    paired_rpiws: int = Field(ge=1, le=10000, description="RPIWs with baseline and 90-day lead time")
+
+
 class Scenario(Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -167,6 +173,7 @@ class Scenario(Strict):
     initial_cqc: Literal["inadequate", "requires_improvement", "good", "outstanding"]
     inspections: list[Date] = Field(default=[], description="CQC inspection dates at which a rating is read")
     survey: Survey | None = None
+    lead_time_audit: LeadTimeAudit | None = None
 
     @model_validator(mode="after")
     def _dates_consistent(self):

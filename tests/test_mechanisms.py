@@ -167,3 +167,19 @@ def test_compliance_work_lifts_a_failing_trust_under_special_measures(params):
     a = run_model("BHRUT", calm, params=dict(params, compliance_recovery_rate=2.0), end=dt.date(2017, 3, 1))
     b = run_model("BHRUT", calm, params=dict(params, compliance_recovery_rate=0.0), end=dt.date(2017, 3, 1))
     assert a.quality == b.quality
+
+
+def test_lead_time_is_read_from_the_audits_sample_without_touching_the_run():
+    """Table 7.2 measured some RPIWs, not all: the summary reads a random sample of that size, drawn
+    after the run, so the simulated trajectory is the same with or without the audit."""
+    from sim.runner import simulate
+    from sim.scenario import load_scenario
+    from sim.params import default_params
+    end = dt.date(2019, 12, 31)
+    audited = simulate(load_scenario("SATH"), default_params(), seed=5, scale=0.1, end=end)
+    full = simulate(load_scenario("SATH", overrides={"lead_time_audit": None}), default_params(),
+                    seed=5, scale=0.1, end=end)
+    assert audited.timeseries.equals(full.timeseries)
+    assert full.summary["rpiws_measured_2019_07"] > 29
+    assert audited.summary["rpiws_measured_2019_07"] == 29
+    assert audited.summary["lead_time_baseline_hours"] < full.summary["lead_time_baseline_hours"]
