@@ -6,6 +6,9 @@ import numpy as np
 
 from sim.context import week_of
 from sim.network import ImprovementNetwork
+from sim.params import default_params
+from sim.runner import simulate
+from sim.scenario import load_scenario
 from sim.staff import COMPLETE, IN_PROGRESS
 from tests.conftest import run_model
 
@@ -172,9 +175,6 @@ def test_compliance_work_lifts_a_failing_trust_under_special_measures(params):
 def test_lead_time_is_read_from_the_audits_sample_without_touching_the_run():
     """Table 7.2 measured some RPIWs, not all: the summary reads a random sample of that size, drawn
     after the run, so the simulated trajectory is the same with or without the audit."""
-    from sim.runner import simulate
-    from sim.scenario import load_scenario
-    from sim.params import default_params
     end = dt.date(2019, 12, 31)
     audited = simulate(load_scenario("SATH"), default_params(), seed=5, scale=0.1, end=end)
     full = simulate(load_scenario("SATH", overrides={"lead_time_audit": None}), default_params(),
