@@ -326,9 +326,10 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
                       for trust, s in summary["trusts"].items() for year, shares in s["cqc"].items()])]
     lines += _posterior_sections(posterior, out_dir)
     predictions, sections = [], []
-    for loto_path in loto or []:
-        row, section = _loto_section(loto_path, out_dir, workers, scale, loto_draws or n_draws, seed, scheduler,
-                                     targets, targets_path, progress, trusts, end)
+    lotos = [_loto_section(loto_path, out_dir, workers, scale, loto_draws or n_draws, seed, scheduler,
+                           targets, targets_path, progress, trusts, end) for loto_path in loto or []]
+    # in trust order, whatever order the files were given in (a shell glob sorts them by name)
+    for row, section in sorted(lotos, key=lambda loto_result: TRUST_NAMES.index(loto_result[0]["trust"])):
         predictions.append(row)
         sections += section
     if predictions:
