@@ -27,6 +27,7 @@ class Context:
     programme_active: np.ndarray      # bool
     covid: np.ndarray                 # bool, from the COVID-19 start on
     pressure: np.ndarray              # 0-1, regulatory pressure x regulator style
+    turnaround_support: np.ndarray    # 0/1, in special measures (improvement director, partner trust)
     ceo_kind: np.ndarray              # 0 permanent, 1 interim/acting (also leave)
     ceo_tenure: np.ndarray            # weeks since the current permanent CEO arrived
     ceo_in_l4l: np.ndarray            # bool, CEO has joined L4L
@@ -58,8 +59,12 @@ def build_context(scenario: Scenario, params: dict[str, float], end: dt.date | N
 
     style = 1.0 if scenario.regulation.style == "traditional" else params["relational_pressure_factor"]
     pressure = np.zeros(n)
+    turnaround_support = np.zeros(n)
     for episode in scenario.regulation.episodes:
-        pressure[(week >= wk(episode.start)) & (week <= wk(episode.end))] = style
+        during = (week >= wk(episode.start)) & (week <= wk(episode.end))
+        pressure[during] = style
+        if episode.kind.startswith("special_measures"):
+            turnaround_support[during] = 1.0
 
     ceo_kind = np.zeros(n, dtype=np.int8)
     ceo_tenure = (week - wk(scenario.leadership.ceo_in_post_since)).astype(float)
@@ -89,6 +94,7 @@ def build_context(scenario: Scenario, params: dict[str, float], end: dt.date | N
         programme_active=week >= wk(prog.start),
         covid=covid,
         pressure=pressure,
+        turnaround_support=turnaround_support,
         ceo_kind=ceo_kind,
         ceo_tenure=ceo_tenure,
         ceo_in_l4l=ceo_in_l4l,

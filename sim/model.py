@@ -47,7 +47,7 @@ class TrustModel(mesa.Model):
         self.ctx = build_context(scenario, self.params, end)
         self.commitment = ceo_commitment(self.ctx, self.params)
         self.week = 0
-        self.instability = 0.0
+        self.instability = self._inherited_instability()
         self.quality = self._initial_quality()
         self.leavers_total = 0
         self.survey = None
@@ -78,6 +78,14 @@ class TrustModel(mesa.Model):
         band the trust stood is unknown."""
         band = RATINGS.index(self.trust.initial_cqc)
         return band + self.rng.uniform(0.2, 0.8)
+
+    def _inherited_instability(self) -> float:
+        """Instability left by the current CEO's arrival, if it came shortly before the start: the
+        same jump as a change during the run (ODD 7.2), decayed over the weeks since. A long-serving
+        CEO leaves none; a CEO who arrived as the programme began leaves it all."""
+        weeks_in_post = week_of(self.trust, self.trust.start) - week_of(self.trust, self.trust.leadership.ceo_in_post_since)
+        jump = 1 - self.trust.culture.distributed_leadership
+        return float(jump * np.exp(-weeks_in_post / self.params["instability_time"]))
 
     def _recruit_engagement(self, count: int, values_based: bool) -> np.ndarray:
         mean = self.params["engagement_baseline"] + self.params["culture_engagement_weight"] * self.culture
@@ -245,6 +253,6 @@ class TrustModel(mesa.Model):
         self.quality = float(np.clip(self.quality + drift / 52 + noise, 0.0, 4.0))
 
     def _compliance_recovery(self, week: int) -> float:
-        """Regulators' turnaround work lifts a failing trust towards compliance (ODD 7.8)."""
+        """Special measures' turnaround work lifts a failing trust towards compliance (ODD 7.8)."""
         gap = max(COMPLIANCE_STANDARD - self.quality, 0.0)
-        return self.params["compliance_recovery_rate"] * self.ctx.pressure[week] * gap
+        return self.params["compliance_recovery_rate"] * self.ctx.turnaround_support[week] * gap

@@ -114,8 +114,10 @@ class Leadership(Strict):
 
 
 class Episode(Period):
-    """A dated regulatory episode (special measures, regulatory action)."""
-    kind: str
+    """A dated regulatory episode. Every kind diverts capacity to compliance (pressure); the special
+    measures regimes also bring turnaround support (an improvement director, partner trust,
+    consultants), which regulatory action (warning notices, conditions) does not (ODD 7.8)."""
+    kind: Literal["special_measures_quality", "special_measures_finance", "regulatory_action"]
     note: str = ""
 
 

@@ -165,11 +165,28 @@ def test_compliance_work_lifts_a_failing_trust_under_special_measures(params):
     with_recovery = run_model("BHRUT", failing, params=dict(params, compliance_recovery_rate=2.0), end=dt.date(2017, 3, 1))
     without = run_model("BHRUT", failing, params=dict(params, compliance_recovery_rate=0.0), end=dt.date(2017, 3, 1))
     assert with_recovery.quality > without.quality + 0.3
-    # no pressure, no pull: the same trust without regulatory episodes is unaffected by the rate
-    calm = {**failing, "regulation": {"episodes": []}}
-    a = run_model("BHRUT", calm, params=dict(params, compliance_recovery_rate=2.0), end=dt.date(2017, 3, 1))
-    b = run_model("BHRUT", calm, params=dict(params, compliance_recovery_rate=0.0), end=dt.date(2017, 3, 1))
-    assert a.quality == b.quality
+    # no special measures, no pull: neither without episodes nor under regulatory action, which
+    # brings pressure but no improvement director or partner trust
+    for episodes in ([], [{"start": "2013-12-01", "end": "2017-03-31", "kind": "regulatory_action"}]):
+        other = {**failing, "regulation": {"episodes": episodes}}
+        a = run_model("BHRUT", other, params=dict(params, compliance_recovery_rate=2.0), end=dt.date(2017, 3, 1))
+        b = run_model("BHRUT", other, params=dict(params, compliance_recovery_rate=0.0), end=dt.date(2017, 3, 1))
+        assert a.quality == b.quality
+
+
+def test_a_ceo_who_arrived_as_the_programme_began_leaves_instability():
+    """The current CEO's arrival is a CEO change like any other: arriving at the start it leaves the
+    full unbuffered jump, arriving years before it leaves almost none."""
+    arrived_at_start = run_model("SATH", end=dt.date(2015, 7, 1))
+    long_serving = run_model("SATH", {"leadership": {"ceo_in_post_since": "2010-07-01"}}, end=dt.date(2015, 7, 1))
+    jump = 1 - arrived_at_start.trust.culture.distributed_leadership
+    assert _series(arrived_at_start, "instability")[0] > 0.95 * jump
+    assert _series(long_serving, "instability")[0] < 0.01
+    # the instability it leaves lowers the quality index, as a change during the run would
+    end = dt.date(2017, 7, 1)
+    a = run_model("SATH", end=end)
+    b = run_model("SATH", {"leadership": {"ceo_in_post_since": "2010-07-01"}}, end=end)
+    assert _series(a, "quality")[-1] < _series(b, "quality")[-1]
 
 
 def test_lead_time_is_read_from_the_audits_sample_without_touching_the_run():
