@@ -28,6 +28,8 @@ def write(tmp_path, text, name="s.yaml"):
     (VALID_BASE + "regulation: {style: punitive}\n", "regulation.style", "'relational' or 'traditional'"),
     (VALID_BASE + "inspections: [2030-01-01]\n", "inspections", "between start"),
     (VALID_BASE + "leadership: {changes: [{date: 2018-01-01, kind: coup}]}\n", "leadership.changes.0.kind", "'permanent'"),
+    (VALID_BASE + "regulation: {episodes: [{start: 2016-01-01, end: 2017-01-01, kind: scolding}]}\n",
+     "regulation.episodes.0.kind", "'regulatory_action'"),
     ("base: NOWHERE\n", "base", "not found"),
     (VALID_BASE + "staff: [1\n", "YAML syntax error", ""),
 ])
