@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,13 @@ def run_cli_process(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+def _default_sigint() -> None:
+    # a shell without job control starts background jobs ignoring SIGINT, and Python then never
+    # turns Ctrl-C into KeyboardInterrupt: give the child the default, as a terminal would
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args, **kwargs) -> subprocess.Popen:
     """The experiment subcommands in a child process, to interrupt or kill."""
-    return subprocess.Popen([sys.executable, "-m", "sim.experiments", *map(str, args)], cwd=REPO, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "sim.experiments", *map(str, args)], cwd=REPO,
+                            preexec_fn=_default_sigint, **kwargs)
