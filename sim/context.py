@@ -14,6 +14,8 @@ import numpy as np
 from sim.scenario import Scenario
 
 WEEK = dt.timedelta(days=7)
+# regimes that bring an improvement director and a partner trust, not only pressure (ODD 7.1)
+TURNAROUND_KINDS = {"special_measures_quality", "special_measures_finance"}
 
 
 def week_of(scenario: Scenario, date: dt.date) -> int:
@@ -63,7 +65,7 @@ def build_context(scenario: Scenario, params: dict[str, float], end: dt.date | N
     for episode in scenario.regulation.episodes:
         during = (week >= wk(episode.start)) & (week <= wk(episode.end))
         pressure[during] = style
-        if episode.kind.startswith("special_measures"):
+        if episode.kind in TURNAROUND_KINDS:
             turnaround_support[during] = 1.0
 
     ceo_kind = np.zeros(n, dtype=np.int8)

@@ -47,7 +47,6 @@ class TrustModel(mesa.Model):
         self.ctx = build_context(scenario, self.params, end)
         self.commitment = ceo_commitment(self.ctx, self.params)
         self.week = 0
-        self.instability = self._inherited_instability()
         self.quality = self._initial_quality()
         self.leavers_total = 0
         self.survey = None
@@ -61,6 +60,7 @@ class TrustModel(mesa.Model):
         self.n_teams = int(self.staff.team.max()) + 1
         self.team_sizes = np.bincount(self.staff.team, minlength=self.n_teams)
         self.team_first = np.searchsorted(self.staff.team, np.arange(self.n_teams))  # staff sorted by team
+        self.instability = self._inherited_instability()   # needs the staff: nobody practises yet
         self.network = ImprovementNetwork(n)
         self._build_work_network()
         self.staff_agents = list(StaffAgent.create_agents(self, n, np.arange(n)))
@@ -84,8 +84,13 @@ class TrustModel(mesa.Model):
         same jump as a change during the run (ODD 7.2), decayed over the weeks since. A long-serving
         CEO leaves none; a CEO who arrived as the programme began leaves it all."""
         weeks_in_post = week_of(self.trust, self.trust.start) - week_of(self.trust, self.trust.leadership.ceo_in_post_since)
-        jump = 1 - self.trust.culture.distributed_leadership
-        return float(jump * np.exp(-weeks_in_post / self.params["instability_time"]))
+        return float((1 - self._ceo_change_buffer()) * np.exp(-weeks_in_post / self.params["instability_time"]))
+
+    def _ceo_change_buffer(self) -> float:
+        """How far distributed leadership or a critical mass of practising staff protect against a
+        CEO change (ODD 7.2): 0 none, 1 fully."""
+        return max(self.trust.culture.distributed_leadership,
+                   min(1.0, self.staff.practising.mean() / self.params["critical_mass_share"]))
 
     def _recruit_engagement(self, count: int, values_based: bool) -> np.ndarray:
         mean = self.params["engagement_baseline"] + self.params["culture_engagement_weight"] * self.culture
@@ -179,8 +184,7 @@ class TrustModel(mesa.Model):
         p = self.params
         self.instability *= np.exp(-1.0 / p["instability_time"])
         if self.ctx.ceo_change[week]:
-            buffer = max(self.trust.culture.distributed_leadership,
-                         min(1.0, self.staff.practising.mean() / p["critical_mass_share"]))
+            buffer = self._ceo_change_buffer()
             self.staff.engagement *= 1 - p["ceo_exit_engagement_loss"] * (1 - buffer)
             self.instability += 1 - buffer
 
