@@ -23,7 +23,7 @@ from sim.calibration.ensemble import run_posterior_ensemble
 from sim.calibration.posterior import load_posterior
 from sim.calibration.report import write_fit_report
 from sim.calibration.simulation import simulate_trusts
-from sim.calibration.smc import CalibrationSetup, StoppingRules, calibrate
+from sim.calibration.smc import CalibrationSetup, StoppingRules, _run_abc, calibrate, predicted_next_generation_seconds
 from sim.calibration.targets import load_targets, simulated_statistics
 from sim.params import default_params
 
@@ -82,11 +82,49 @@ def test_calibration_through_a_dask_local_cluster(inputs, tmp_path):
     assert len(posterior.frame) == 12
     assert posterior.weights.sum() == pytest.approx(1.0)
     assert manifest["generations"] == 2 and manifest["final_epsilon"] > 0
+    assert manifest["stopped_because"] == "a stopping rule was met after 2 generation(s) in this run"
     assert "DaskDistributedSampler" in manifest["sampler"]
     assert manifest["trusts_calibrated"] == TRUSTS and manifest["git_commit"]
     assert set(posterior.free_columns()) == {"rpiw_effect", "dropout_per_module", "SASH.programme.rpiws_per_year"}
     assert posterior.frame["SASH.programme.rpiws_per_year"].between(2, 12).all()
     assert (posterior.frame["turnover_rate"] == default_params()["turnover_rate"]).all()  # fixed ones constant
+
+
+class _PretendABC:
+    """Generations that take the given (pretend) seconds on a pretend clock; pyabc's own rules
+    stop it only after the last one."""
+
+    def __init__(self, seconds: list[float]):
+        self.seconds, self.now, self.rows = seconds, 0.0, []
+        self.history = self
+
+    def get_all_populations(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["t", "wall_time"])
+
+    def initialize_components_before_run(self, **rules) -> int:
+        return 0
+
+    def run_generation(self, t: int) -> dict:
+        self.now += self.seconds[t]
+        self.rows.append({"t": t, "wall_time": self.seconds[t]})
+        return {"successful": True, "acceptance_rate": 0.5}
+
+    def check_terminate(self, t: int, acceptance_rate: float) -> bool:
+        return t + 1 == len(self.seconds)
+
+
+def test_no_generation_starts_that_would_end_after_the_wall_time_limit():
+    assert predicted_next_generation_seconds([]) is None
+    assert predicted_next_generation_seconds([60, 120]) == 240        # grows as the last one grew
+    assert predicted_next_generation_seconds([120, 60]) == 60         # never predicted shorter
+    doubling = [60.0, 120.0, 240.0, 480.0]                            # ends at 60, 180, 420, 900 s
+    abc = _PretendABC(doubling)
+    _, why = _run_abc(abc, StoppingRules(max_walltime_minutes=10), started=0.0, clock=lambda: abc.now)
+    assert len(abc.rows) == 3 and abc.now == 420      # the fourth would have ended at 900 s > 600 s
+    assert why.startswith("the next generation would take about 8.0 min")
+    abc = _PretendABC(doubling)
+    _, why = _run_abc(abc, StoppingRules(max_walltime_minutes=16), started=0.0, clock=lambda: abc.now)
+    assert len(abc.rows) == 4 and why == "a stopping rule was met after 4 generation(s) in this run"
 
 
 def _generations_in(db: Path) -> int:
@@ -131,6 +169,7 @@ def test_a_killed_calibration_keeps_its_generations_and_resumes(inputs, tmp_path
     assert _generations_in(db) == finished + 1
     manifest = json.loads((tmp_path / "posterior" / "posterior_killed.manifest.json").read_text())
     assert manifest["generations"] == finished + 1
+    assert manifest["stopped_because"] == "a stopping rule was met after 1 generation(s) in this run"
 
 
 def test_parameter_recovery(tmp_path):

@@ -174,15 +174,55 @@ def _check_one_particle(abc, priors: PriorSet) -> None:
     abc.models[0].sample(centre)
 
 
-def _run_abc(abc, rules: StoppingRules):
-    kwargs = {"minimum_epsilon": rules.min_epsilon, "min_acceptance_rate": rules.min_acceptance_rate}
-    if rules.generations is not None:
-        kwargs["max_nr_populations"] = rules.generations
-    if rules.budget is not None:
-        kwargs["max_total_nr_simulations"] = rules.budget
-    if rules.max_walltime_minutes is not None:
-        kwargs["max_walltime"] = dt.timedelta(minutes=rules.max_walltime_minutes)
-    return abc.run(**kwargs)
+def generation_seconds(history) -> list[float]:
+    """Wall time of every finished generation, in order."""
+    populations = history.get_all_populations()
+    return populations.loc[populations.t >= 0].sort_values("t").wall_time.astype(float).tolist()
+
+
+def predicted_next_generation_seconds(durations: list[float]) -> float | None:
+    """Wall time the next generation will probably take, from those of the finished ones.
+
+    Generations lengthen as epsilon falls and fewer proposals are accepted, so the next one is
+    predicted as the last one times the last growth (at least 1); None before any has finished."""
+    if not durations:
+        return None
+    growth = durations[-1] / durations[-2] if len(durations) > 1 and durations[-2] > 0 else 1.0
+    return durations[-1] * max(growth, 1.0)
+
+
+def next_generation_overruns(durations: list[float], elapsed_seconds: float, limit_seconds: float | None) -> bool:
+    """True when the next generation is predicted to end after the wall-time limit: pyabc checks
+    its own limit only between generations, so a late generation would otherwise run on past it."""
+    predicted = predicted_next_generation_seconds(durations)
+    return limit_seconds is not None and predicted is not None and elapsed_seconds + predicted > limit_seconds
+
+
+def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter) -> tuple[object, str]:
+    """pyabc's own generation loop (ABCSMC.run), plus one rule: do not start a generation predicted
+    to end after ``--max-minutes``. Returns the history and why sampling stopped."""
+    limit = rules.max_walltime_minutes * 60 if rules.max_walltime_minutes is not None else None
+    t = abc.initialize_components_before_run(
+        minimum_epsilon=rules.min_epsilon, min_acceptance_rate=rules.min_acceptance_rate, min_eps_diff=0.0,
+        max_nr_populations=rules.generations if rules.generations is not None else np.inf,
+        max_total_nr_simulations=rules.budget if rules.budget is not None else np.inf,
+        max_walltime=dt.timedelta(seconds=limit) if limit is not None else None)
+    first = t
+    while True:
+        result = abc.run_generation(t=t)
+        if not result["successful"]:
+            return abc.history, "pyabc could not complete the generation's sample"
+        if abc.check_terminate(t=t, acceptance_rate=result["acceptance_rate"]):
+            return abc.history, f"a stopping rule was met after {t - first + 1} generation(s) in this run"
+        elapsed = clock() - started
+        durations = generation_seconds(abc.history)      # a resumed calibration's earlier ones too
+        if next_generation_overruns(durations, elapsed, limit):
+            predicted = predicted_next_generation_seconds(durations)
+            reason = (f"the next generation would take about {predicted / 60:.1f} min and end after "
+                      f"--max-minutes {rules.max_walltime_minutes:g} ({elapsed / 60:.1f} min so far)")
+            print(f"calibrate: Stop: {reason}.", file=sys.stderr)
+            return abc.history, reason
+        t += 1
 
 
 def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2,
@@ -226,7 +266,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
             history = abc.load(db_url, 1)
         else:
             history = abc.new(db_url, targets.observed(setup.trusts))
-        history = _run_abc(abc, rules)
+        history, stop_reason = _run_abc(abc, rules, started)
     except KeyboardInterrupt:
         print(f"calibrate: interrupted; finished generations are kept in {db_path}; continue with "
               f"--name {setup.name} --resume", file=sys.stderr)
@@ -237,7 +277,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
                                 **provenance()})
         if client is not None:
             client.close()
-    return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path)
+    return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path,
+                            stop_reason=stop_reason)
 
 
 def _export_finished(name: str, run_dir: Path, rules: StoppingRules, workers: int, scheduler: str | None,
@@ -292,7 +333,8 @@ def posterior_frame(history, setup: CalibrationSetup, priors: PriorSet) -> pd.Da
 
 def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: StoppingRules,
                      wall_time_seconds: float, workers: int, scheduler: str | None,
-                     posterior_dir: Path = POSTERIOR_DIR, db_path: Path | None = None) -> Path:
+                     posterior_dir: Path = POSTERIOR_DIR, db_path: Path | None = None,
+                     stop_reason: str | None = None) -> Path:
     """Write calibration/posterior_<name>.csv and its manifest; returns the CSV path."""
     import pyabc
 
@@ -316,6 +358,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "population_size": setup.population_size,
         "budget": {k: v for k, v in asdict(rules).items()},
         "generations": len(generations),
+        "stopped_because": stop_reason or "exported from the finished generations (--export)",
         "final_epsilon": generations[-1]["epsilon"] if generations else None,
         "total_simulations": total,
         "trust_simulations": total * len(setup.trusts),
