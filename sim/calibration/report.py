@@ -279,7 +279,8 @@ def _header(posterior: Posterior) -> list[str]:
             f"simulations {m.get('total_simulations')} ({m.get('trust_simulations')} trust runs), "
             f"wall time {m.get('wall_time_seconds')} s ({_fmt(m.get('simulations_per_second'))} particles/s), "
             f"{m.get('sampler')}",
-            f"- stopping rules: {m.get('budget')}",
+            f"- stopping rules: {m.get('budget')}"
+            + (f"; stopped because {m['stopped_because']}" if m.get("stopped_because") else ""),
             f"- distance: {m.get('distance')}",
             f"- calibration started at commit {(m.get('started_at') or {}).get('git_commit', m.get('git_commit'))}, "
             f"exported at {m.get('git_commit')}; orgsim {m.get('package_version')}, pyabc {m.get('pyabc_version')}",
