@@ -10,6 +10,9 @@ DaskDistributedSampler on the cluster whose scheduler address is given.
 
 Storage: pyabc's sqlite history in results/calibration/<name>/abc.db, written at the end of every
 generation, so a killed calibration keeps its finished generations; ``resume=True`` continues it.
+
+Wall time: pyabc checks its limit only between generations, so ``_run_abc`` also declines to start
+a generation predicted to end after ``--max-minutes``.
 """
 
 from __future__ import annotations
