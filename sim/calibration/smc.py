@@ -11,8 +11,8 @@ DaskDistributedSampler on the cluster whose scheduler address is given.
 Storage: pyabc's sqlite history in results/calibration/<name>/abc.db, written at the end of every
 generation, so a killed calibration keeps its finished generations; ``resume=True`` continues it.
 
-Wall time: pyabc checks its limit only between generations, so ``_run_abc`` also declines to start
-a generation predicted to end after ``--max-minutes``.
+Wall time: pyabc checks its limit only between generations, so ``_run_abc`` instead declines to
+start a generation predicted to end after ``--max-minutes``.
 """
 
 from __future__ import annotations
@@ -194,22 +194,16 @@ def predicted_next_generation_seconds(durations: list[float]) -> float | None:
     return durations[-1] * max(growth, 1.0)
 
 
-def next_generation_overruns(durations: list[float], elapsed_seconds: float, limit_seconds: float | None) -> bool:
-    """True when the next generation is predicted to end after the wall-time limit: pyabc checks
-    its own limit only between generations, so a late generation would otherwise run on past it."""
-    predicted = predicted_next_generation_seconds(durations)
-    return limit_seconds is not None and predicted is not None and elapsed_seconds + predicted > limit_seconds
-
-
 def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter) -> tuple[object, str]:
-    """pyabc's own generation loop (ABCSMC.run), plus one rule: do not start a generation predicted
-    to end after ``--max-minutes``. Returns the history and why sampling stopped."""
+    """pyabc's own generation loop (ABCSMC.run) with its wall-time check replaced by one that looks
+    ahead: pyabc checks only between generations, so a late, long generation would run on past
+    ``--max-minutes``; here no generation starts that is predicted to end after it.
+    Returns the history and why sampling stopped."""
     limit = rules.max_walltime_minutes * 60 if rules.max_walltime_minutes is not None else None
     t = abc.initialize_components_before_run(
         minimum_epsilon=rules.min_epsilon, min_acceptance_rate=rules.min_acceptance_rate, min_eps_diff=0.0,
         max_nr_populations=rules.generations if rules.generations is not None else np.inf,
-        max_total_nr_simulations=rules.budget if rules.budget is not None else np.inf,
-        max_walltime=dt.timedelta(seconds=limit) if limit is not None else None)
+        max_total_nr_simulations=rules.budget if rules.budget is not None else np.inf, max_walltime=None)
     first = t
     while True:
         result = abc.run_generation(t=t)
@@ -218,9 +212,8 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter)
         if abc.check_terminate(t=t, acceptance_rate=result["acceptance_rate"]):
             return abc.history, f"a stopping rule was met after {t - first + 1} generation(s) in this run"
         elapsed = clock() - started
-        durations = generation_seconds(abc.history)      # a resumed calibration's earlier ones too
-        if next_generation_overruns(durations, elapsed, limit):
-            predicted = predicted_next_generation_seconds(durations)
+        predicted = predicted_next_generation_seconds(generation_seconds(abc.history))  # a resumed run's earlier ones too
+        if limit is not None and elapsed + predicted > limit:
             reason = (f"the next generation would take about {predicted / 60:.1f} min and end after "
                       f"--max-minutes {rules.max_walltime_minutes:g} ({elapsed / 60:.1f} min so far)")
             print(f"calibrate: Stop: {reason}.", file=sys.stderr)
