@@ -150,3 +150,19 @@ def test_malformed_targets_name_file_and_field(tmp_path, content, expected):
 def test_missing_targets_file(tmp_path):
     with pytest.raises(InputError, match="cannot read targets file"):
         load_targets(tmp_path / "nope.yaml")
+
+
+def test_shipped_posteriors_were_fitted_to_the_shipped_targets_and_priors():
+    """A change to targets.yaml or priors.yaml must come with a recalibration: every shipped
+    posterior's manifest names the SHA-256 of the files it was fitted to."""
+    import json
+
+    from sim.calibration.priors import DEFAULT_PRIORS
+    from sim.calibration.provenance import file_sha256
+
+    manifests = sorted(Path(DEFAULT_TARGETS).parent.glob("posterior_*.manifest.json"))
+    assert manifests, "no shipped posterior"
+    for path in manifests:
+        manifest = json.loads(path.read_text())
+        assert manifest["targets_sha256"] == file_sha256(DEFAULT_TARGETS), path.name
+        assert manifest["priors_sha256"] == file_sha256(DEFAULT_PRIORS), path.name
