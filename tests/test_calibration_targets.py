@@ -1,10 +1,13 @@
 """Calibration targets file and the one statistics function (sim/calibration/targets.py)."""
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from sim.calibration.priors import DEFAULT_PRIORS
+from sim.calibration.provenance import file_sha256
 from sim.calibration.targets import DEFAULT_TARGETS, TRUST_NAMES, load_targets, simulated_statistics
 from sim.errors import InputError
 
@@ -155,11 +158,6 @@ def test_missing_targets_file(tmp_path):
 def test_shipped_posteriors_were_fitted_to_the_shipped_targets_and_priors():
     """A change to targets.yaml or priors.yaml must come with a recalibration: every shipped
     posterior's manifest names the SHA-256 of the files it was fitted to."""
-    import json
-
-    from sim.calibration.priors import DEFAULT_PRIORS
-    from sim.calibration.provenance import file_sha256
-
     manifests = sorted(Path(DEFAULT_TARGETS).parent.glob("posterior_*.manifest.json"))
     assert manifests, "no shipped posterior"
     for path in manifests:
