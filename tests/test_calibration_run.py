@@ -230,6 +230,7 @@ def test_posterior_ensemble_and_fit_report(inputs, tmp_path):
     assert "## Leave-one-trust-out: SATH predicted from the other four" in text
     every = text.split("## Leave-one-trust-out: every prediction")[1].split("## ")[0]
     assert "| SATH |" in every and "| SASH |" not in every
+    assert text.count("Checks met: **") == 2                # the five trusts, and the leave-one-out predictions
     assert "SATH.lead_time_reduction" in text.split("## Leave-one-trust-out: SATH")[1]
     for png in ("fit_targets.png", "cqc_trajectories.png", "posterior_marginals.png", "posterior_correlations.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000

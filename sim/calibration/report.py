@@ -80,6 +80,16 @@ def acceptance_rows(fit: dict, targets: TargetSet, trusts) -> list[dict]:
     return rows
 
 
+def checks_met(rows: list[dict]) -> str:
+    """One line that counts the acceptance checks met, per check and in all (rows of acceptance_rows)."""
+    columns = [c for c in dict.fromkeys(k for row in rows for k in row)
+               if any(isinstance(row.get(c), bool) for row in rows)]
+    met = {c: sum(row.get(c) is True for row in rows) for c in columns}
+    judged = {c: sum(isinstance(row.get(c), bool) for row in rows) for c in columns}
+    per_check = ", ".join(f"{c} {met[c]}/{judged[c]}" for c in columns)
+    return f"Checks met: **{sum(met.values())} of {sum(judged.values())}** ({per_check})."
+
+
 def parameter_table(posterior: Posterior) -> pd.DataFrame:
     """Prior range, posterior median and 90% interval, and how much the data narrowed each prior."""
     rows = []
@@ -318,7 +328,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
               "Latest CQC rating is the median outcome; direction (vs the 2014/15 rating) is right; "
               f"L4L complete, L4L in progress and RPIWs by July 2019 within {COUNT_TOLERANCE:.0%} of the "
               f"published value; lead-time reduction within {RATIO_TOLERANCE}.", "",
-              _table(acceptance_rows(fit, targets, summary["trusts"]))]
+              _table(acceptance := acceptance_rows(fit, targets, summary["trusts"])), "", checks_met(acceptance)]
     lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
               _table(target_rows(fit, targets))]
     lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]
@@ -336,7 +346,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     if predictions:
         lines += ["## Leave-one-trust-out: every prediction", "",
                   "Each row is a trust predicted by a calibration that never saw its data (same checks "
-                  "as above).", "", _table(predictions)]
+                  "as above).", "", _table(predictions), "", checks_met(predictions)]
     lines += sections
     lines += ["", f"_Report written {provenance()['created_utc']} at commit {provenance()['git_commit']}._", ""]
     report = out_dir / "report.md"
