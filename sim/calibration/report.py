@@ -328,7 +328,9 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
               "Latest CQC rating is the median outcome; direction (vs the 2014/15 rating) is right; "
               f"L4L complete, L4L in progress and RPIWs by July 2019 within {COUNT_TOLERANCE:.0%} of the "
               f"published value; lead-time reduction within {RATIO_TOLERANCE}.", "",
-              _table(acceptance := acceptance_rows(fit, targets, summary["trusts"])), "", checks_met(acceptance)]
+              _table(acceptance := acceptance_rows(fit, targets, summary["trusts"])), "", checks_met(acceptance),
+              "", "For the shipped calibration, docs/calibration.md says why each check is missed and which "
+              "mechanism or published input the model lacks.", ""]
     lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
               _table(target_rows(fit, targets))]
     lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]
