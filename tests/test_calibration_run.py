@@ -21,7 +21,7 @@ from pyabc.weighted_statistics import weighted_quantile
 
 from sim.calibration.ensemble import run_posterior_ensemble
 from sim.calibration.posterior import load_posterior
-from sim.calibration.report import write_fit_report
+from sim.calibration.report import checks_met, write_fit_report
 from sim.calibration.simulation import simulate_trusts
 from sim.calibration.smc import CalibrationSetup, StoppingRules, _run_abc, calibrate, predicted_next_generation_seconds
 from sim.calibration.targets import load_targets, simulated_statistics
@@ -234,3 +234,10 @@ def test_posterior_ensemble_and_fit_report(inputs, tmp_path):
     assert "SATH.lead_time_reduction" in text.split("## Leave-one-trust-out: SATH")[1]
     for png in ("fit_targets.png", "cqc_trajectories.png", "posterior_marginals.png", "posterior_correlations.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000
+
+
+def test_checks_met_counts_every_acceptance_check_per_check_and_in_all():
+    rows = [{"trust": "SASH", "latest ok": True, "lead_time_reduction": False},
+            {"trust": "SATH", "latest ok": False, "lead_time_reduction": True, "rpiws_2019_07": True}]
+    assert checks_met(rows) == ("Checks met: **3 of 5** (latest ok 1/2, lead_time_reduction 1/2, "
+                                "rpiws_2019_07 1/1).")

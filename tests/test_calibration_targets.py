@@ -8,7 +8,6 @@ import yaml
 
 from sim.calibration.priors import DEFAULT_PRIORS
 from sim.calibration.provenance import file_sha256
-from sim.calibration.report import checks_met
 from sim.calibration.targets import DEFAULT_TARGETS, TRUST_NAMES, load_targets, simulated_statistics
 from sim.errors import InputError
 
@@ -165,10 +164,3 @@ def test_shipped_posteriors_were_fitted_to_the_shipped_targets_and_priors():
         manifest = json.loads(path.read_text())
         assert manifest["targets_sha256"] == file_sha256(DEFAULT_TARGETS), path.name
         assert manifest["priors_sha256"] == file_sha256(DEFAULT_PRIORS), path.name
-
-
-def test_checks_met_counts_every_acceptance_check_per_check_and_in_all():
-    rows = [{"trust": "SASH", "latest ok": True, "lead_time_reduction": False},
-            {"trust": "SATH", "latest ok": False, "lead_time_reduction": True, "rpiws_2019_07": True}]
-    assert checks_met(rows) == ("Checks met: **3 of 5** (latest ok 1/2, lead_time_reduction 1/2, "
-                                "rpiws_2019_07 1/1).")
