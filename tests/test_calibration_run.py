@@ -241,3 +241,27 @@ def test_checks_met_counts_every_acceptance_check_per_check_and_in_all():
             {"trust": "SATH", "latest ok": False, "lead_time_reduction": True, "rpiws_2019_07": True}]
     assert checks_met(rows) == ("Checks met: **3 of 5** (latest ok 1/2, lead_time_reduction 1/2, "
                                 "rpiws_2019_07 1/1).")
+
+
+def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the_single_run(inputs):
+    import datetime as dt
+
+    from sim.calibration.simulation import CalibrationModel
+
+    targets = load_targets(inputs["targets"])
+    particle = {"rpiw_effect": 0.6, "dropout_per_module": 0.1, "SASH.programme.rpiws_per_year": 6.0}
+    model = CalibrationModel(TRUSTS, default_params(), targets, base_seed=5, scale=SCALE,
+                             end=dt.date.fromisoformat(END), replicates=3)
+    single = CalibrationModel(TRUSTS, default_params(), targets, base_seed=5, scale=SCALE,
+                              end=dt.date.fromisoformat(END))
+    averaged, one_run = model(particle), single(particle)
+    assert averaged.keys() == one_run.keys()
+    from sim.calibration.priors import split_particle
+    from sim.calibration.simulation import particle_key
+
+    params, overrides = split_particle(particle, model.trusts, model.fixed_params)
+    runs = [model._replicate(params, overrides, particle_key(particle), r) for r in range(3)]
+    assert runs[0] == one_run                      # replicates=1 reproduces earlier calibrations exactly
+    assert runs[1] != runs[0]                      # the replicates have their own seeds
+    for key in averaged:
+        assert averaged[key] == pytest.approx(np.mean([run[key] for run in runs]))

@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     cal.add_argument("--min-epsilon", type=float, default=0.0, help="stop once epsilon is below this")
     cal.add_argument("--min-acceptance", type=float, default=0.0, help="stop once the acceptance rate is below this")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
+    cal.add_argument("--replicates", type=positive_int, default=1,
+                     help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
     cal.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
@@ -86,7 +88,8 @@ def cmd_calibrate(args) -> int:
 
     setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
                              priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
-                             scale=args.scale, population_size=args.population, seed=args.seed,
+                             scale=args.scale, population_size=args.population, replicates=args.replicates,
+                             seed=args.seed,
                              end=args.end, trusts=args.trusts or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,

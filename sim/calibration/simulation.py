@@ -1,7 +1,8 @@
 """Running the trusts for one parameter set: the model that calibration and the ensemble evaluate.
 
 Seeds: trust ``k`` of run ``i`` uses ``np.random.SeedSequence(base_seed, spawn_key=(i, k))``, with
-``k`` the trust's position in ``TRUST_NAMES``. In the posterior ensemble ``i`` is the run index.
+``k`` the trust's position in ``TRUST_NAMES``; replicate ``r > 0`` of a calibration particle (see
+``CalibrationModel``) uses ``spawn_key=(i, k, r)``. In the posterior ensemble ``i`` is the run index.
 During ABC the order in which particles are proposed depends on the sampler and on timing, so ``i``
 is a 63-bit digest of the particle's parameter values instead: every simulation of the calibration
 can be repeated exactly from its parameter values and the calibration's base seed.
@@ -27,8 +28,9 @@ def particle_key(particle: dict) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
 
 
-def trust_seed(base_seed: int, run_index: int, trust: str) -> np.random.SeedSequence:
-    return np.random.SeedSequence(base_seed, spawn_key=(run_index, TRUST_NAMES.index(trust)))
+def trust_seed(base_seed: int, run_index: int, trust: str, replicate: int = 0) -> np.random.SeedSequence:
+    key = (run_index, TRUST_NAMES.index(trust)) + ((replicate,) if replicate else ())
+    return np.random.SeedSequence(base_seed, spawn_key=key)
 
 
 def simulate_trusts(params: dict[str, float], overrides: dict[str, dict], trusts, *, base_seed: int,
@@ -45,19 +47,26 @@ def simulate_trusts(params: dict[str, float], overrides: dict[str, dict], trusts
 class CalibrationModel:
     """The pyabc model: one particle -> all calibrated trusts simulated -> target statistics.
 
+    With ``replicates`` R > 1 every trust is run R times with independent seeds and each statistic
+    is the mean over the R runs. ABC accepts a particle on its statistics; from one run, a trust
+    whose rating is near a coin toss for that particle is accepted on a lucky run as often as on a
+    typical one (docs/calibration.md, "An eighth calibration"). The mean of R runs weighs the
+    particle by what it usually does, at R times the cost per particle.
+
     The trusts' scenarios are resolved once, when the model is made, so that every particle of a
     calibration (which may run for an hour, or on other machines) sees the same scenarios.
     A plain picklable object so that it runs in forked local workers and on Dask workers alike.
     """
 
     def __init__(self, trusts, fixed_params: dict[str, float], targets: TargetSet, base_seed: int,
-                 scale: float, end: dt.date | None = None):
+                 scale: float, end: dt.date | None = None, replicates: int = 1):
         self.trusts = tuple(trusts)
         self.fixed_params = dict(fixed_params)
         self.targets = targets
         self.base_seed = int(base_seed)
         self.scale = float(scale)
         self.end = end
+        self.replicates = int(replicates)
         self.scenarios = {trust: load_scenario(trust).model_dump(mode="json") for trust in self.trusts}
 
     def scenario(self, trust: str, overrides: dict | None):
@@ -69,9 +78,13 @@ class CalibrationModel:
         particle = dict(particle)
         params, overrides = split_particle(particle, self.trusts, self.fixed_params)
         run_index = particle_key(particle)
+        replicate_stats = [self._replicate(params, overrides, run_index, r) for r in range(self.replicates)]
+        return {key: float(np.mean([stats[key] for stats in replicate_stats])) for key in replicate_stats[0]}
+
+    def _replicate(self, params: dict, overrides: dict, run_index: int, replicate: int) -> dict[str, float]:
         summaries = {}
         for trust in self.trusts:
-            result = simulate(self.scenario(trust, overrides[trust]), params,
-                              seed=trust_seed(self.base_seed, run_index, trust), scale=self.scale, end=self.end)
+            seed = trust_seed(self.base_seed, run_index, trust, replicate)
+            result = simulate(self.scenario(trust, overrides[trust]), params, seed=seed, scale=self.scale, end=self.end)
             summaries[trust] = result.summary
         return simulated_statistics(summaries, self.targets)

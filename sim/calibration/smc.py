@@ -50,6 +50,7 @@ class CalibrationSetup:
     leave_out: str | None = None
     scale: float = 0.1
     population_size: int = 200
+    replicates: int = 1             # runs per trust per particle; statistics are their mean
     seed: int = 20150701
     end: str | None = None          # ISO date to stop every run early (tests only)
     kernel_scaling: float = 3.0     # pyabc MultivariateNormalTransition scaling (x Silverman covariance)
@@ -106,6 +107,8 @@ def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
         raise InputError(f"--scale: {setup.scale} is not allowed; give a fraction in (0, 1]")
     if setup.population_size < 10:
         raise InputError(f"--population: {setup.population_size} is too small; give at least 10")
+    if setup.replicates < 1:
+        raise InputError(f"--replicates: {setup.replicates} is not allowed; give a whole number of runs >= 1")
     setup.trusts = chosen_trusts(setup.trusts, setup.leave_out)
     setup.targets_sha256 = file_sha256(setup.targets_path) if Path(setup.targets_path).is_file() else ""
     setup.priors_sha256 = file_sha256(setup.priors_path) if Path(setup.priors_path).is_file() else ""
@@ -161,7 +164,8 @@ def _build_abc(setup: CalibrationSetup, sampler):
 
     targets, priors = _load_inputs(setup)
     end = dt.date.fromisoformat(setup.end) if setup.end else None
-    model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end)
+    model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end,
+                             setup.replicates)
     distance = pyabc.AdaptivePNormDistance(p=1, scale_function=pyabc.distance.rmsd,
                                            fixed_weights=targets.weights(setup.trusts))
     transition = pyabc.MultivariateNormalTransition(scaling=setup.kernel_scaling)
@@ -352,12 +356,13 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "seed": setup.seed,
         "end": setup.end,
         "population_size": setup.population_size,
+        "replicates": setup.replicates,
         "budget": {k: v for k, v in asdict(rules).items()},
         "generations": len(generations),
         "stopped_because": stop_reason or "exported from the finished generations (--export)",
         "final_epsilon": generations[-1]["epsilon"] if generations else None,
         "total_simulations": total,
-        "trust_simulations": total * len(setup.trusts),
+        "trust_simulations": total * len(setup.trusts) * setup.replicates,
         "wall_time_seconds": round(wall_time_seconds, 1),
         "simulations_per_second": round(total / wall_time_seconds, 3) if wall_time_seconds else None,
         "sampler": f"DaskDistributedSampler({scheduler})" if scheduler else
