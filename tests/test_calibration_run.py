@@ -22,7 +22,8 @@ from pyabc.weighted_statistics import weighted_quantile
 from sim.calibration.ensemble import run_posterior_ensemble
 from sim.calibration.posterior import load_posterior
 from sim.calibration.report import checks_met, write_fit_report
-from sim.calibration.simulation import simulate_trusts
+from sim.calibration.priors import split_particle
+from sim.calibration.simulation import CalibrationModel, particle_key, simulate_trusts
 from sim.calibration.smc import CalibrationSetup, StoppingRules, _run_abc, calibrate, predicted_next_generation_seconds
 from sim.calibration.targets import load_targets, simulated_statistics
 from sim.params import default_params
@@ -246,8 +247,6 @@ def test_checks_met_counts_every_acceptance_check_per_check_and_in_all():
 def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the_single_run(inputs):
     import datetime as dt
 
-    from sim.calibration.simulation import CalibrationModel
-
     targets = load_targets(inputs["targets"])
     particle = {"rpiw_effect": 0.6, "dropout_per_module": 0.1, "SASH.programme.rpiws_per_year": 6.0}
     model = CalibrationModel(TRUSTS, default_params(), targets, base_seed=5, scale=SCALE,
@@ -256,9 +255,6 @@ def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the
                               end=dt.date.fromisoformat(END))
     averaged, one_run = model(particle), single(particle)
     assert averaged.keys() == one_run.keys()
-    from sim.calibration.priors import split_particle
-    from sim.calibration.simulation import particle_key
-
     params, overrides = split_particle(particle, model.trusts, model.fixed_params)
     runs = [model._replicate(params, overrides, particle_key(particle), r) for r in range(3)]
     assert runs[0] == one_run                      # replicates=1 reproduces earlier calibrations exactly

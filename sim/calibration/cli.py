@@ -89,8 +89,7 @@ def cmd_calibrate(args) -> int:
     setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
                              priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
                              scale=args.scale, population_size=args.population, replicates=args.replicates,
-                             seed=args.seed,
-                             end=args.end, trusts=args.trusts or [])
+                             seed=args.seed, end=args.end, trusts=args.trusts or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
                           min_acceptance_rate=args.min_acceptance)
