@@ -20,12 +20,14 @@ import yaml
 from pyabc.weighted_statistics import weighted_quantile
 
 from sim.calibration.ensemble import run_posterior_ensemble
+from sim.calibration.known_misses import KnownMisses, load_known_misses
 from sim.calibration.posterior import load_posterior
-from sim.calibration.report import checks_met, write_fit_report
+from sim.calibration.report import checks_met, missed_check_rows, write_fit_report
 from sim.calibration.priors import split_particle
 from sim.calibration.simulation import CalibrationModel, particle_key, simulate_trusts
 from sim.calibration.smc import CalibrationSetup, StoppingRules, _run_abc, calibrate, predicted_next_generation_seconds
 from sim.calibration.targets import load_targets, simulated_statistics
+from sim.errors import InputError
 from sim.params import default_params
 
 TRUSTS = ["SASH", "SATH"]
@@ -228,6 +230,8 @@ def test_posterior_ensemble_and_fit_report(inputs, tmp_path):
                               loto=[loto_csv])
     text = report.read_text()
     assert "## Acceptance checks" in text and "SASH.rpiws_2019_07" in text and "rpiw_effect" in text
+    acceptance = text.split("## Acceptance checks")[1].split("## ")[0]
+    assert ("**no**" in acceptance) == ("### Why the missed checks are missed" in text)
     assert "## Leave-one-trust-out: SATH predicted from the other four" in text
     every = text.split("## Leave-one-trust-out: every prediction")[1].split("## ")[0]
     assert "| SATH |" in every and "| SASH |" not in every
@@ -242,6 +246,27 @@ def test_checks_met_counts_every_acceptance_check_per_check_and_in_all():
             {"trust": "SATH", "latest ok": False, "lead_time_reduction": True, "rpiws_2019_07": True}]
     assert checks_met(rows) == ("Checks met: **3 of 5** (latest ok 1/2, lead_time_reduction 1/2, "
                                 "rpiws_2019_07 1/1).")
+
+
+def test_every_missed_check_gets_its_recorded_explanation_and_a_new_miss_is_named_unexplained():
+    known = KnownMisses.model_validate({"misses": [
+        {"trusts": ["LTHT"], "checks": ["latest_cqc", "direction"], "cause": "mechanism", "why": "no  prior\n rise"},
+        {"trusts": ["SASH"], "checks": ["rpiws_2019_07"], "cause": "input", "why": "pace unpublished"}]})
+    rows = [{"trust": "LTHT", "latest ok": False, "direction ok": False, "rpiws_2019_07": True},
+            {"trust": "SASH", "latest ok": True, "rpiws_2019_07": True, "lead_time_reduction": False}]
+    missed = missed_check_rows(rows, known)
+    assert [(m["trust"], m["check"], m["cause"]) for m in missed] == [
+        ("LTHT", "latest_cqc", "mechanism"), ("LTHT", "direction", "mechanism"),
+        ("SASH", "lead_time_reduction", "**unexplained**")]   # SASH's RPIW entry: met, so not shown
+    assert missed[0]["why"] == "no prior rise"
+    assert load_known_misses().misses                       # the shipped file is valid
+
+
+def test_known_misses_file_with_an_unknown_check_names_file_and_field(tmp_path):
+    bad = tmp_path / "known_misses.yaml"
+    bad.write_text("misses:\n  - {trusts: [LTHT], checks: [lead_time], cause: mechanism, why: x}\n")
+    with pytest.raises(InputError, match=r"known_misses.yaml: field 'misses.0.checks.0'.*latest_cqc"):
+        load_known_misses(bad)
 
 
 def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the_single_run(inputs):
