@@ -267,6 +267,10 @@ def test_known_misses_file_with_an_unknown_check_names_file_and_field(tmp_path):
     bad.write_text("misses:\n  - {trusts: [LTHT], checks: [lead_time], cause: mechanism, why: x}\n")
     with pytest.raises(InputError, match=r"known_misses.yaml: field 'misses.0.checks.0'.*latest_cqc"):
         load_known_misses(bad)
+    bad.write_text("misses:\n  - {trusts: [LTHT, SATH], checks: [direction], cause: mechanism, why: x}\n"
+                   "  - {trusts: [SATH], checks: [direction], cause: input, why: y}\n")
+    with pytest.raises(InputError, match=r"known_misses.yaml: .*explained more than once: SATH direction"):
+        load_known_misses(bad)
 
 
 def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the_single_run(inputs):

@@ -83,6 +83,7 @@ def register(subparsers) -> None:
 
 
 def cmd_calibrate(args) -> int:
+    from .known_misses import load_known_misses
     from .priors import DEFAULT_PRIORS
     from .report import write_fit_report
 
@@ -97,6 +98,8 @@ def cmd_calibrate(args) -> int:
             and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0:
         raise InputError("orgsim calibrate: give a stopping rule: --budget, --generations, --max-minutes, "
                          "--min-epsilon or --min-acceptance")
+    if not args.no_report:
+        load_known_misses()     # the report reads it after the calibration: fail now, not in an hour
     try:
         posterior = calibrate(setup, rules, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                               export_only=args.export, results_root=args.results, posterior_dir=args.posterior_dir)

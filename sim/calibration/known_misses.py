@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import InputError, read_yaml, validation_message
 
@@ -35,6 +35,14 @@ class KnownMisses(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     misses: list[KnownMiss]
+
+    @model_validator(mode="after")
+    def _each_check_explained_once(self):
+        pairs = [(trust, check) for m in self.misses for trust in m.trusts for check in m.checks]
+        twice = sorted({f"{t} {c}" for t, c in pairs if pairs.count((t, c)) > 1})
+        if twice:
+            raise ValueError(f"explained more than once: {', '.join(twice)}; give each trust's check one entry")
+        return self
 
     def explanation(self, trust: str, check: str) -> KnownMiss | None:
         return next((m for m in self.misses if trust in m.trusts and check in m.checks), None)

@@ -1,6 +1,7 @@
 """The fit report of a calibrated posterior: report.md and PNG figures in one folder.
 
-Contents: acceptance checks per trust; every target's observation against the posterior-predictive
+Contents: acceptance checks per trust, and the recorded cause of each one missed
+(calibration/known_misses.yaml); every target's observation against the posterior-predictive
 median and 50%/90% intervals; the five CQC trajectories; posterior marginals and pairwise
 correlations; ABC diagnostics per generation (epsilon, acceptance rate, effective sample size);
 which parameters the data pin down; and, when leave-one-trust-out posteriors are given, each
