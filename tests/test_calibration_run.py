@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -260,6 +261,7 @@ def test_every_missed_check_gets_its_recorded_explanation_and_a_new_miss_is_name
         ("SASH", "lead_time_reduction", "**unexplained**")]   # SASH's RPIW entry: met, so not shown
     assert missed[0]["why"] == "no prior rise"
     assert load_known_misses().misses                       # the shipped file is valid
+    assert set(typing.get_args(Check)) == set(CHECK_COLUMNS)  # the file names every check the report judges
 
 
 def test_known_misses_file_with_an_unknown_check_names_file_and_field(tmp_path):
