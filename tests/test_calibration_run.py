@@ -21,9 +21,9 @@ import yaml
 from pyabc.weighted_statistics import weighted_quantile
 
 from sim.calibration.ensemble import run_posterior_ensemble
-from sim.calibration.known_misses import KnownMisses, load_known_misses
+from sim.calibration.known_misses import Check, KnownMisses, load_known_misses
 from sim.calibration.posterior import load_posterior
-from sim.calibration.report import checks_met, missed_check_rows, write_fit_report
+from sim.calibration.report import CHECK_COLUMNS, checks_met, missed_check_rows, write_fit_report
 from sim.calibration.priors import split_particle
 from sim.calibration.simulation import CalibrationModel, particle_key, simulate_trusts
 from sim.calibration.smc import CalibrationSetup, StoppingRules, _run_abc, calibrate, predicted_next_generation_seconds
