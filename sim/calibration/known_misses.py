@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sim.errors import InputError, read_yaml, validation_message
 
-from .targets import REPO_ROOT
+from .targets import REPO_ROOT, Trust
 
 DEFAULT_KNOWN_MISSES = REPO_ROOT / "calibration" / "known_misses.yaml"
-Trust = Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"]
 Check = Literal["latest_cqc", "direction", "l4l_complete_2021_03", "l4l_in_progress_2021_03", "rpiws_2019_07",
                 "lead_time_reduction"]
 

@@ -25,7 +25,7 @@ from pyabc.weighted_statistics import weighted_quantile  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 
 from .ensemble import run_posterior_ensemble  # noqa: E402
-from .known_misses import DEFAULT_KNOWN_MISSES, KnownMisses, load_known_misses  # noqa: E402
+from .known_misses import KnownMisses, load_known_misses  # noqa: E402
 from .posterior import Posterior, load_posterior  # noqa: E402
 from .provenance import provenance  # noqa: E402
 from .targets import DEFAULT_TARGETS, RATINGS, TRUST_NAMES, TargetSet, load_targets  # noqa: E402
@@ -327,13 +327,12 @@ def _header(posterior: Posterior) -> list[str]:
 def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float | None = None,
                      n_draws: int | None = None, seed: int = 1, scheduler: str | None = None,
                      loto: list | None = None, loto_draws: int | None = None, targets_path=DEFAULT_TARGETS,
-                     progress: bool = True, trusts=TRUST_NAMES, end=None,
-                     known_misses_path=DEFAULT_KNOWN_MISSES) -> Path:
+                     progress: bool = True, trusts=TRUST_NAMES, end=None) -> Path:
     """Run the posterior-predictive ensemble (and any leave-one-out predictions); write report.md."""
     out_dir = Path(out_dir)
     posterior = load_posterior(posterior_path)
     targets = load_targets(targets_path)
-    known = load_known_misses(known_misses_path)
+    known = load_known_misses()
     scale = scale or posterior.manifest.get("scale", 1.0)
     end = dt.date.fromisoformat(end) if isinstance(end, str) else end
     summary = run_posterior_ensemble(posterior_path, trusts, out_dir / "ensemble", seed, workers, scale,
@@ -353,7 +352,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
               _table(acceptance := acceptance_rows(fit, targets, summary["trusts"])), "", checks_met(acceptance), ""]
     if missed := missed_check_rows(acceptance, known):
         lines += ["### Why the missed checks are missed", "",
-                  f"From `{Path(known_misses_path).name}`. Cause: *mechanism*, the model lacks one; *input*, a "
+                  "From `calibration/known_misses.yaml`. Cause: *mechanism*, the model lacks one; *input*, a "
                   "programme input the check depends on is not published; *calibration*, the model can meet "
                   "it but the calibration did not pin down what sets it, or meets it only by losing another "
                   "check. The evidence is in docs/calibration.md, \"The shipped calibration\".", "",

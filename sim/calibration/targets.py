@@ -26,6 +26,7 @@ from sim.errors import InputError, read_yaml, validation_message
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TARGETS = REPO_ROOT / "calibration" / "targets.yaml"
 TRUST_NAMES = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
+Trust = Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"]   # a field that names one of TRUST_NAMES
 RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
 SCALAR_STATISTICS = (
     "staff", "l4l_complete_2021_03", "l4l_in_progress_2021_03", "alt_complete_2021_03",
@@ -38,7 +39,7 @@ SCALAR_STATISTICS = (
 class Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trust: Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"]
+    trust: Trust
     statistic: str = Field(min_length=1)
     kind: Literal["count", "ratio", "ordinal", "ordering"]
     observed: float | str
@@ -46,7 +47,7 @@ class Target(BaseModel):
     weight: float = Field(ge=0.0, le=100.0)
     relation: Literal["highest", "lowest"] | None = None
     within: int = Field(1, ge=1, le=4)
-    than: Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"] | None = None
+    than: Trust | None = None
     note: str = ""
 
     @model_validator(mode="after")
@@ -90,8 +91,7 @@ class TargetSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str = ""
-    cqc_before: dict[Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"],
-                     Literal["inadequate", "requires_improvement", "good", "outstanding"]] = {}
+    cqc_before: dict[Trust, Literal["inadequate", "requires_improvement", "good", "outstanding"]] = {}
     targets: list[Target] = Field(min_length=1)
 
     @model_validator(mode="after")
