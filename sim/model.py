@@ -1,8 +1,11 @@
 """TrustModel: one hospital trust, weekly steps, every member of staff an agent.
 
-Order of a week (each a small method, all vectorised over staff):
-leadership -> training -> improvement work (RPIWs) -> knowledge and adoption -> engagement ->
-morale and turnover -> quality index -> network upkeep -> survey (Dec 2018) -> reporters.
+The week, in the order of the ODD's process overview (docs/ODD.md, section 3):
+leadership -> KPO time -> training -> improvement work (RPIWs) -> knowledge and adoption ->
+engagement -> morale and turnover -> quality -> relationships (every few weeks) -> value-stream
+choice (at programme start and a new CEO) -> survey and inspections (on their dates) -> reporters.
+Each mechanism is a module of its own (sim/leadership.py, kpo.py, training.py, rpiw.py, knowledge.py,
+engagement.py, morale.py, quality.py, relationships.py); this class holds the state and applies them.
 """
 
 from __future__ import annotations
@@ -12,26 +15,25 @@ import datetime as dt
 import mesa
 import numpy as np
 
+from sim import engagement, knowledge, leadership, morale, quality, relationships
 from sim.agents import StaffAgent
 from sim.context import build_context, ceo_commitment, week_of
+from sim.kpo import KpoBudget
 from sim.network import ImprovementNetwork
 from sim.params import default_params
+from sim.quality import TERMS, rating_of
 from sim.reporters import REPORTERS
 from sim.rpiw import ImprovementWork
-from sim.scenario import RATINGS, Scenario
-from sim.staff import StaffState
+from sim.scenario import Scenario
+from sim.staff import NONE, StaffState
 from sim.survey import emulate_survey
 from sim.training import TrainingProgramme
 
-NETWORK_UPKEEP_EVERY = 4     # weeks between tie decay passes and network measures
+RELATIONSHIPS_EVERY = 4      # weeks between passes of tie exchange, return and fading
 TURNOVER_EVERY = 4           # leavers and recruits are processed monthly, as NHS workforce data are
-TIE_DROP_WEIGHT = 0.1        # ties weaker than this are forgotten
-COMPLIANCE_STANDARD = 1.5    # quality index compliance work aims at: middle of 'requires improvement'
+MANAGER = 2                  # index of 'manager' in sim.staff.ROLES: the CEO's post
 
-
-def rating_of(quality: float) -> str:
-    """CQC rating read from the quality index: one band per rating, 0-1 inadequate ... 3-4 outstanding."""
-    return RATINGS[int(np.clip(np.floor(quality), 0, 3))]
+__all__ = ["TrustModel", "rating_of"]
 
 
 class TrustModel(mesa.Model):
@@ -42,82 +44,87 @@ class TrustModel(mesa.Model):
         if not 0 < scale <= 1:
             raise ValueError("scale must be in (0, 1]")
         self.trust = scenario
-        self.params = params or default_params()
+        self.params = p = params or default_params()
         self.scale = scale
-        self.ctx = build_context(scenario, self.params, end)
-        self.commitment = ceo_commitment(self.ctx, self.params)
+        self.ctx = build_context(scenario, p, end)
+        self.base_commitment = ceo_commitment(self.ctx, p)
         self.week = 0
-        self.quality = self._initial_quality()
         self.leavers_total = 0
         self.survey = None
         self.network_measures: dict[str, float] = {}
+        self.cqc: dict[str, str] = {}
+        self.value_stream_selection = "none"       # chosen when the programme starts (ODD 7.6)
+        self.value_stream_choices: list[tuple[str, str, str]] = []   # (date, choice, why)
+        self._team_practising = None
 
         n = max(int(round(scenario.staff * scale)), 10)
         roles = scenario.roles
         self.staff = StaffState.create(
             n, scenario.network.team_size, [roles.doctor, roles.nurse_ahp, roles.manager, roles.support],
-            self._recruit_engagement(n, values_based=False), self.rng)
+            self._recruit_engagement(n, values_based=False), np.full(n, p["morale_baseline"]), self.rng)
         self.n_teams = int(self.staff.team.max()) + 1
         self.team_sizes = np.bincount(self.staff.team, minlength=self.n_teams)
         self.team_first = np.searchsorted(self.staff.team, np.arange(self.n_teams))  # staff sorted by team
-        self.instability = self._inherited_instability()   # needs the staff: nobody practises yet
+        self.ceo_slot = self._appoint_ceo()
+        self._staff_kpo(0)
         self.network = ImprovementNetwork(n)
         self._build_work_network()
         self.staff_agents = list(StaffAgent.create_agents(self, n, np.arange(n)))
+        self.kpo = KpoBudget(self.ctx, p)
         self.training = TrainingProgramme(self)
         self.improvement = ImprovementWork(self)
+        weeks_in_post = week_of(scenario, scenario.start) - week_of(scenario, scenario.leadership.ceo_in_post_since)
+        self.instability = leadership.inherited_instability(weeks_in_post, self._change_buffer(), p)
+        self.contributions = dict.fromkeys(TERMS, 0.0)
+        self.contributions_total = dict.fromkeys(TERMS, 0.0)
+        self.quality = self._settled_quality(0) + p["quality_initial_sd"] * self.rng.standard_normal()
         self._survey_week = week_of(scenario, scenario.survey.date) if scenario.survey else None
         self._inspections = {week_of(scenario, d): d for d in scenario.inspections}
-        self.cqc: dict[str, str] = {}
-        self._team_practising = None
         self.datacollector = mesa.DataCollector(model_reporters=REPORTERS)
 
-    # -- set-up ----------------------------------------------------------------------------------
-    def _initial_quality(self) -> float:
-        """Uniform inside the band of the pre-programme rating, away from its edges: where in the
-        band the trust stood is unknown."""
-        band = RATINGS.index(self.trust.initial_cqc)
-        return band + self.rng.uniform(0.2, 0.8)
-
-    def _inherited_instability(self) -> float:
-        """Instability left by the current CEO's arrival, if it came shortly before the start: the
-        same jump as a change during the run (ODD 7.2), decayed over the weeks since. A long-serving
-        CEO leaves none; a CEO who arrived as the programme began leaves it all."""
-        weeks_in_post = week_of(self.trust, self.trust.start) - week_of(self.trust, self.trust.leadership.ceo_in_post_since)
-        return float((1 - self._ceo_change_buffer()) * np.exp(-weeks_in_post / self.params["instability_time"]))
-
-    def _ceo_change_buffer(self) -> float:
-        """How far distributed leadership or a critical mass of practising staff protect against a
-        CEO change (ODD 7.2): 0 none, 1 fully."""
-        return max(self.trust.culture.distributed_leadership,
-                   min(1.0, self.staff.practising.mean() / self.params["critical_mass_share"]))
-
+    # -- set-up (ODD 5) --------------------------------------------------------------------------
     def _recruit_engagement(self, count: int, values_based: bool) -> np.ndarray:
-        mean = self.params["engagement_baseline"] + self.params["culture_engagement_weight"] * self.culture
+        p = self.params
+        mean = (p["engagement_baseline"] + p["culture_engagement_weight"] * self.culture
+                - p["pressure_engagement_loss"] * self.ctx.pressure[min(self.week, self.ctx.weeks - 1)])
         if values_based:
-            mean += self.params["recruit_engagement_boost"]
-        return np.clip(self.rng.normal(mean, 0.1, count), 0, 1)
+            mean += p["recruit_engagement_boost"]
+        return np.clip(self.rng.normal(mean, p["engagement_spread"], count), 0, 1)
 
-    def _team_ties(self, members: np.ndarray, ties_each: int) -> tuple[np.ndarray, np.ndarray]:
-        """Random out-ties of ``members`` to others in their own team."""
-        team = self.staff.team[members]
-        first = np.repeat(self.team_first[team], ties_each)
-        size = np.repeat(self.team_sizes[team], ties_each)
-        source = np.repeat(members, ties_each)
-        step = self.rng.integers(1, np.maximum(size, 2))   # never oneself unless alone in the team
-        return source, first + (source - first + step) % size
+    def _appoint_ceo(self) -> int:
+        managers = np.flatnonzero(self.staff.role == MANAGER)
+        return int(self.rng.choice(managers if len(managers) else np.arange(self.staff.n)))
 
-    def _reciprocate(self, source, target):
-        back = self.rng.random(len(source)) < self.reciprocation
-        return np.concatenate([source, target[back]]), np.concatenate([target, source[back]])
+    def _staff_kpo(self, week: int) -> None:
+        """Keep as many KPO posts as the plan has KPO members (at the model's scale)."""
+        s = self.staff
+        wanted = int(round(self.ctx.kpo_staff[week] * self.scale))
+        if self.ctx.kpo_staff[week] > 0:
+            wanted = max(wanted, 1)
+        current = np.flatnonzero(s.kpo)
+        if len(current) > wanted:
+            s.kpo[self.rng.choice(current, size=len(current) - wanted, replace=False)] = False
+        elif len(current) < wanted:
+            candidates = np.flatnonzero(~s.kpo & (np.arange(s.n) != getattr(self, "ceo_slot", -1)))
+            s.appoint_kpo(self.rng.choice(candidates, size=wanted - len(current), replace=False))
 
     def _build_work_network(self) -> None:
+        """Team ties and cross-team ties (lasting: the formal work of one's post); each is returned
+        with the chance the trust's culture gives a tie carrying exchange (ODD 5)."""
         net, n = self.trust.network, self.staff.n
         src, dst = self._team_ties(np.arange(n), net.team_ties)
         cross = self.rng.poisson(net.cross_team_ties, n)
         src = np.concatenate([src, np.repeat(np.arange(n), cross)])
         dst = np.concatenate([dst, self.rng.integers(0, n, cross.sum())])
-        self.network.add(*self._reciprocate(src, dst), weight=1.0, lasting=True)
+        self._add_work_ties(src, dst)
+
+    def _team_ties(self, members: np.ndarray, ties_each: int):
+        return relationships.teammates(members, ties_each, self.staff.team, self.team_first, self.team_sizes, self.rng)
+
+    def _add_work_ties(self, src: np.ndarray, dst: np.ndarray) -> None:
+        self.network.add(src, dst, self.week, "work", lasting=True)
+        back = self.rng.random(len(src)) < relationships.return_probability(self.culture, self.params)
+        self.network.add(dst[back], src[back], self.week, "returned")
 
     # -- shared quantities -----------------------------------------------------------------------
     @property
@@ -126,17 +133,18 @@ class TrustModel(mesa.Model):
 
     @property
     def culture(self) -> float:
-        """Culture index this week (ODD 5)."""
+        """Culture index this week (ODD 7.1)."""
         return float(self.ctx.culture[min(self.week, self.ctx.weeks - 1)])
 
     @property
-    def reciprocation(self) -> float:
-        """Probability that a new tie is returned, this week."""
-        return min(self.params["reciprocity_base"] + self.params["reciprocity_culture"] * self.culture, 1.0)
+    def commitment(self) -> float:
+        """The CEO's commitment this week (ODD 7.2)."""
+        trained = self.staff.l4l[self.ceo_slot] != NONE
+        return leadership.commitment(float(self.base_commitment[min(self.week, self.ctx.weeks - 1)]), trained, self.params)
 
     def kpo_capacity(self, week: int) -> float:
-        """KPO members available for improvement work after diversion to compliance."""
-        return float(self.ctx.kpo_staff[week] * (1 - self.params["kpo_diversion"] * self.ctx.pressure[week]))
+        """KPO time (FTE) this week after diversion to compliance and displacement by turnaround work."""
+        return self.kpo.available(week)
 
     def team_practising_share(self) -> np.ndarray:
         if self._team_practising is None:
@@ -144,33 +152,35 @@ class TrustModel(mesa.Model):
                                                 minlength=self.n_teams) / np.maximum(self.team_sizes, 1)
         return self._team_practising
 
-    def _network_measures(self) -> dict[str, float]:
-        net, trained = self.network, self.staff.trained()
-        among = trained[net.source] & trained[net.target]
-        return {"ties": len(net.keys), "reciprocity": net.reciprocity(),
-                "trained_ties_reciprocity": float(net.reciprocated[among].mean()) if among.any() else float("nan")}
+    def _change_buffer(self) -> float:
+        return leadership.change_buffer(self.trust.culture.distributed_leadership, float(self.staff.practising.mean()),
+                                        self.params)
+
+    def practice(self) -> float:
+        """Spread of capable practice: share practising x their capability (ODD 7.8)."""
+        return float(np.mean(self.staff.practising * self.staff.capability))
 
     def agent_at(self, slot: int) -> StaffAgent:
         return self.staff_agents[slot]
 
-    # -- the week --------------------------------------------------------------------------------
+    # -- the week (ODD 3) --------------------------------------------------------------------------
     def step(self) -> None:
         week = self.week
         self._team_practising = None
-        self._leadership(week)
-        self.training.step(week)
-        self.improvement.step(week)
-        self._knowledge_and_adoption(week)
-        self._engagement(week)
-        self._morale_and_turnover(week)
-        self._quality(week)
-        if week % NETWORK_UPKEEP_EVERY == 0:
-            self.network.decay((1 - self.params["tie_decay_rate"]) ** NETWORK_UPKEEP_EVERY, TIE_DROP_WEIGHT)
-            self.network_measures = self._network_measures()
-        if week == self._survey_week:
-            self.survey = emulate_survey(self, self.trust.survey.respondents)
-        if week in self._inspections:
-            self.cqc[str(self._inspections[week].year)] = rating_of(self.quality)
+        self.lead(week)
+        self.kpo.open_week(week)
+        self.choose_value_streams(week)
+        self.training.teach(week)
+        self.improvement.follow_up_and_prepare(week)
+        self.training.start_new(week)
+        self.improvement.plan_new(week)
+        self.share_knowledge_and_adopt(week)
+        self.update_engagement(week)
+        self.update_morale_and_turnover(week)
+        self.update_quality(week)
+        if week % RELATIONSHIPS_EVERY == 0:
+            self.tend_relationships(week)
+        self.observe(week)
         self.datacollector.collect(self)
         self.week += 1
         self.running = self.week < self.ctx.weeks
@@ -180,83 +190,126 @@ class TrustModel(mesa.Model):
             self.step()
         return self
 
-    def _leadership(self, week: int) -> None:
+    def lead(self, week: int) -> None:
+        """CEO changes (ODD 7.2): engagement lost unless buffered, instability, a new person in post."""
         p = self.params
-        self.instability *= np.exp(-1.0 / p["instability_time"])
+        self.instability = leadership.decayed_instability(self.instability, p)
+        if self.ctx.kpo_staff[week] != self.ctx.kpo_staff[max(week - 1, 0)]:
+            self._staff_kpo(week)
         if self.ctx.ceo_change[week]:
-            buffer = self._ceo_change_buffer()
-            self.staff.engagement *= 1 - p["ceo_exit_engagement_loss"] * (1 - buffer)
+            buffer = self._change_buffer()
+            self.staff.engagement = leadership.engagement_after_change(self.staff.engagement, buffer, p)
             self.instability += 1 - buffer
+            self._replace(np.array([self.ceo_slot]), count_as_leavers=False)
+            if self.ctx.ceo_kind[week] == 0 and self.value_stream_selection != "none":
+                self._choose(week, "new CEO")
 
-    def _knowledge_and_adoption(self, week: int) -> None:
+    def choose_value_streams(self, week: int) -> None:
+        if self.value_stream_selection == "none" and self.ctx.programme_active[week]:
+            self._choose(week, "programme start")
+
+    def _choose(self, week: int, reason: str) -> None:
+        """Value-stream selection (ODD 7.6; evidence 1.5): where values work has given the trust shared
+        values (culture index at least ``top_down_culture_threshold``) its leaders choose value streams
+        top-down, aligned with organisational priorities; where not, they choose bottom-up, to build
+        engagement. A scenario may fix the choice instead (what-ifs)."""
+        fixed = self.trust.programme.value_stream_selection
+        choice = fixed if fixed != "auto" else (
+            "top_down" if self.culture >= self.params["top_down_culture_threshold"] else "bottom_up")
+        self.value_stream_selection = choice
+        self.value_stream_choices.append((self.date.isoformat(), choice, reason))
+
+    def share_knowledge_and_adopt(self, week: int) -> None:
+        """ODD 7.3: capability flows over ties; practice spreads by complex contagion."""
         s, p, net = self.staff, self.params, self.network
-        eff = p["one_way_efficiency"]
-        gain = p["knowledge_sharing_rate"] * s.engagement * net.knowledge_gain(s.capability, eff)
-        s.capability += np.minimum(gain, 1 - s.capability)
+        s.capability += knowledge.capability_gain(net, s.capability, s.engagement, p)
         s.capability -= p["capability_forgetting_rate"] * s.capability * ~s.practising
-        exposure = net.inflow(s.practising.astype(float), eff)
-        pull = exposure ** 2 / (exposure ** 2 + p["adoption_threshold"] ** 2)
-        draw = self.rng.random(s.n)
-        adopt = ~s.practising & (draw < p["adoption_rate"] * s.engagement * pull)
+        exposure = net.inflow(s.practising.astype(float), p["one_way_efficiency"])
         daily_management = p["covid_daily_management_boost"] if self.ctx.covid[week] else 0.0
-        abandon = s.practising & (draw < p["abandon_rate"] * (1 - s.engagement) * (1 - daily_management))
-        s.practising = (s.practising | adopt) & ~abandon
+        s.practising = knowledge.adopt_and_abandon(s.practising, s.engagement, exposure, self.rng.random(s.n),
+                                                   daily_management, p) | s.kpo
 
-    def _engagement(self, week: int) -> None:
+    def update_engagement(self, week: int) -> None:
+        """ODD 7.4: towards a target of sponsorship, culture, training, pressure and the divide; and peers."""
         s, p, ctx = self.staff, self.params, self.ctx
         trained = s.trained()
-        team_trained = np.bincount(s.team, weights=trained, minlength=self.n_teams) / np.maximum(self.team_sizes, 1)
-        divide = ~trained * team_trained[s.team] * (1 - self.culture)
-        target = (p["engagement_baseline"]
-                  + p["ceo_sponsorship_weight"] * self.commitment[week] * ctx.programme_active[week]
-                  + p["culture_engagement_weight"] * self.culture
-                  + p["training_engagement_boost"] * trained
-                  - p["pressure_engagement_loss"] * ctx.pressure[week]
-                  - p["divide_penalty"] * divide)
-        strength = self.network.in_strength(p["one_way_efficiency"])
-        peers = np.where(strength > 0, self.network.inflow(s.engagement, p["one_way_efficiency"]) / np.maximum(strength, 1e-12),
-                         s.engagement)
-        s.engagement += p["engagement_adjust_rate"] * (target - s.engagement) + p["peer_influence_rate"] * (peers - s.engagement)
-        np.clip(s.engagement, 0.0, 1.0, out=s.engagement)
+        goal = engagement.target(p, self.commitment, bool(ctx.programme_active[week]), self.culture, trained,
+                                 float(ctx.pressure[week]), engagement.divide(self.network, trained))
+        peers = engagement.peer_mean(self.network, s.engagement, p["one_way_efficiency"])
+        s.engagement = engagement.updated(s.engagement, goal, peers, p)
 
-    def _morale_and_turnover(self, week: int) -> None:
+    def update_morale_and_turnover(self, week: int) -> None:
+        """ODD 7.7."""
         s, p, ctx = self.staff, self.params, self.ctx
-        target = (0.5 + p["morale_engagement_weight"] * (s.engagement - 0.5)
-                  - p["pressure_morale_loss"] * ctx.pressure[week]
-                  - p["covid_morale_loss"] * ctx.covid[week]
-                  - p["instability_morale_loss"] * min(self.instability, 1.0))
-        s.morale += p["morale_adjust_rate"] * (np.clip(target, 0.0, 1.0) - s.morale)
+        goal = morale.target(s.engagement, float(ctx.pressure[week]), bool(ctx.covid[week]), self.instability, p)
+        s.morale += p["morale_adjust_rate"] * (goal - s.morale)
         if week % TURNOVER_EVERY:
             return
-        leave = p["turnover_rate"] * TURNOVER_EVERY / 52.0 * np.maximum(1 + p["turnover_morale_sensitivity"] * 2 * (0.5 - s.morale), 0)
-        leavers = np.flatnonzero(self.rng.random(s.n) < leave)
+        leave = self.rng.random(s.n) < morale.leaving_probability(s.morale, TURNOVER_EVERY, p)
+        leave[self.ceo_slot] = False              # CEO and KPO changes come from the scenario
+        leave[s.kpo] = False
+        leavers = np.flatnonzero(leave)
         if len(leavers):
             self._replace(leavers)
 
-    def _replace(self, leavers: np.ndarray) -> None:
+    def _replace(self, leavers: np.ndarray, count_as_leavers: bool = True) -> None:
         """Leavers take their ties with them; recruits start untrained and peripheral."""
-        self.leavers_total += len(leavers)
+        if count_as_leavers:
+            self.leavers_total += len(leavers)
         values_based = self.trust.culture.values_based_recruitment
-        self.staff.replace(leavers, self._recruit_engagement(len(leavers), values_based))
+        self.staff.replace(leavers, self._recruit_engagement(len(leavers), values_based), self.params["recruit_morale"])
         self.network.remove_nodes(leavers)
         src, dst = self._team_ties(leavers, max(1, self.trust.network.team_ties // 2))
-        self.network.add(*self._reciprocate(src, dst), weight=1.0, lasting=True)
+        self._add_work_ties(src, dst)
         for slot in leavers:
             self.staff_agents[slot].remove()
             self.staff_agents[slot] = StaffAgent(self, slot)
 
-    def _quality(self, week: int) -> None:
-        s, p = self.staff, self.params
-        drift = (p["quality_engagement_weight"] * (s.engagement.mean() - 0.5)
-                 + p["quality_practice_weight"] * float(np.mean(s.practising * s.capability))
-                 + p["quality_process_weight"] * self.improvement.aligned_gain_per_1000_staff(self.trust.staff)
-                 - p["quality_instability_loss"] * min(self.instability, 1.0)
-                 - p["quality_system_drift"]
-                 + self._compliance_recovery(week))
-        noise = p["quality_noise"] * np.sqrt(1 / 52) * self.rng.standard_normal()
-        self.quality = float(np.clip(self.quality + drift / 52 + noise, 0.0, 4.0))
+    def _quality_terms(self, week: int) -> dict[str, float]:
+        ctx = self.ctx
+        process = self.improvement.aligned_gain_per_1000_staff(self.trust.staff, self.params["bottom_up_alignment"])
+        return quality.level_terms(float(self.staff.engagement.mean()), self.practice(), process,
+                                   float(ctx.turnaround_support[week]), self.instability,
+                                   float(ctx.system_years[week]), self.params)
 
-    def _compliance_recovery(self, week: int) -> float:
-        """Special measures' turnaround work lifts a failing trust towards compliance (ODD 7.8)."""
-        gap = max(COMPLIANCE_STANDARD - self.quality, 0.0)
-        return self.params["compliance_recovery_rate"] * self.ctx.turnaround_support[week] * gap
+    def _settled_quality(self, week: int) -> float:
+        return quality.settled_level(self._quality_terms(week), self.params)
+
+    def update_quality(self, week: int) -> None:
+        """ODD 7.8: the index moves towards the level the trust's state sets; each term's part is kept."""
+        self.contributions = quality.weekly_contributions(self.quality, self._quality_terms(week),
+                                                          self.rng.standard_normal(), self.params)
+        for term, value in self.contributions.items():
+            self.contributions_total[term] += value
+        self.quality += sum(self.contributions.values())
+
+    def hand_on_the_method(self, completers: np.ndarray, week: int) -> None:
+        """L4L completers pass the method on to untrained teammates, one way (ODD 7.4, messengers)."""
+        untrained = ~self.staff.trained()
+        src, dst = relationships.messengers(completers, untrained, int(self.params["messenger_ties"]),
+                                            self.staff.team, self.team_first, self.team_sizes, self.rng)
+        self.network.add(src, dst, week, "messenger")
+
+    def tend_relationships(self, week: int) -> None:
+        """ODD 7.4: exchange, return and fading of ties; reflective-talk routines across teams."""
+        s, p = self.staff, self.params
+        if self.trust.culture.reflective_routines:
+            src, dst = relationships.reflective_sessions(s.n, s.team, RELATIONSHIPS_EVERY, self.rng, p)
+            self.network.add(src, dst, week, "reflective")
+        activity = relationships.talk_activity(s.engagement, s.trained(), s.practising, p)
+        relationships.exchange_and_fade(self.network, activity, s.engagement, self.culture, RELATIONSHIPS_EVERY,
+                                        week, self.rng, p)
+        self.network_measures = self._network_measures()
+
+    def _network_measures(self) -> dict[str, float]:
+        net, trained = self.network, self.staff.trained()
+        among = trained[net.source] & trained[net.target]
+        return {"ties": len(net), "arc_reciprocity": net.arc_reciprocity(),
+                "trained_arc_reciprocity": float(net.reciprocated[among].mean()) if among.any() else float("nan")}
+
+    def observe(self, week: int) -> None:
+        """The evaluation's survey (December 2018) and CQC inspections, on their dates."""
+        if week == self._survey_week:
+            self.survey = emulate_survey(self, self.trust.survey.respondents)
+        if week in self._inspections:
+            self.cqc[str(self._inspections[week].year)] = rating_of(self.quality)

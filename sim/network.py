@@ -1,29 +1,42 @@
-"""The improvement network: directed, weighted ties between staff, with reciprocity.
+"""The improvement network: directed, weighted ties between staff, with reciprocity (ODD 2.3, 7.4).
 
 Ties are kept as arrays sorted by key = source * n + target, so adding, removing and checking
 reciprocity are vectorised searches rather than Python loops or sparse-matrix rebuilds.
-A tie i -> j means i talks to j (the survey's "people you talk to"); knowledge and influence flow
-along it, at full strength when j also talks to i (reciprocated), at ``one_way_efficiency``
-otherwise (brief 1.4).
+A tie i -> j means i talks to j about improvement (the survey's "people you talk to"); knowledge
+and influence flow along it, at full strength when j also talks to i (reciprocated), at
+``one_way_efficiency`` otherwise (evidence 1.4). Every tie remembers where it came from
+(``origin``, one of TIE_ORIGINS) and the last week it carried an exchange (``last_active``): the
+survey names contacts by strength and recency, and unused ties decay (sim/relationships.py).
+
+This module only stores ties and computes flows; which ties form, exchange, return or fade is the
+relationships mechanism's job.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+TIE_ORIGINS = ("work", "cross_team", "cohort", "rpiw", "kpo", "messenger", "reflective", "returned", "alt_hub")
+ORIGIN = {name: code for code, name in enumerate(TIE_ORIGINS)}
+
 
 class ImprovementNetwork:
+    _FIELDS = ("keys", "source", "target", "weight", "lasting", "reciprocated", "last_active", "origin")
+
     def __init__(self, n: int):
         self.n = n
         self.keys = np.empty(0, dtype=np.int64)
         self.source = np.empty(0, dtype=np.int64)
         self.target = np.empty(0, dtype=np.int64)
         self.weight = np.empty(0)
-        self.lasting = np.empty(0, dtype=bool)     # work ties of one's post; others decay
-        self.reciprocated = np.empty(0, dtype=bool)
+        self.lasting = np.empty(0, dtype=bool)       # formal work ties of one's post; others decay
+        self.reciprocated = np.empty(0, dtype=bool)  # the reverse tie exists
+        self.last_active = np.empty(0, dtype=np.int32)
+        self.origin = np.empty(0, dtype=np.int8)
         self._cache: dict = {}
 
-    _FIELDS = ("keys", "source", "target", "weight", "lasting", "reciprocated")
+    def __len__(self) -> int:
+        return len(self.keys)
 
     def _cached(self, name, compute):
         if name not in self._cache:
@@ -37,69 +50,57 @@ class ImprovementNetwork:
         found[inside] = self.keys[pos[inside]] == keys[inside]
         return found, pos
 
-    def _reverse(self, keys: np.ndarray) -> np.ndarray:
+    def reverse_keys(self, keys: np.ndarray) -> np.ndarray:
         return (keys % self.n) * self.n + keys // self.n
 
-    def add(self, source, target, weight: float = 1.0, lasting: bool = False) -> None:
-        """Add ties; a tie that exists already is strengthened to at least ``weight``."""
+    def add(self, source, target, week: int, origin: str, weight: float = 1.0, lasting: bool = False) -> None:
+        """Add ties (one merge of all fields); an existing tie is strengthened to at least
+        ``weight`` and marked active this week."""
         source, target = np.asarray(source, dtype=np.int64), np.asarray(target, dtype=np.int64)
         keep = source != target
         keys = np.unique(source[keep] * self.n + target[keep])
         if len(keys) == 0:
             return
         found, pos = self._has(keys)
-        self.weight[pos[found]] = np.maximum(self.weight[pos[found]], weight)
-        self.lasting[pos[found]] |= lasting
+        old = pos[found]
+        self.weight[old] = np.maximum(self.weight[old], weight)
+        self.lasting[old] |= lasting
+        self.last_active[old] = week
         new = keys[~found]
-        if len(new) == 0:
-            return
-        at = pos[~found]
-        values = dict(keys=new, source=new // self.n, target=new % self.n, weight=weight,
-                      lasting=lasting, reciprocated=False)
-        for name in self._FIELDS:
-            setattr(self, name, np.insert(getattr(self, name), at, values[name]))
-        self._refresh_reciprocity(self._reverse(new), True)
-        self._refresh_reciprocity(new, self._has(self._reverse(new))[0])
+        if len(new):
+            at = pos[~found]
+            values = dict(keys=new, source=new // self.n, target=new % self.n, weight=weight, lasting=lasting,
+                          reciprocated=False, last_active=week, origin=ORIGIN[origin])
+            for name in self._FIELDS:
+                setattr(self, name, np.insert(getattr(self, name), at, values[name]))
+            self._set_reciprocated(self.reverse_keys(new), True)
+            self._set_reciprocated(new, self._has(self.reverse_keys(new))[0])
         self._cache.clear()
 
-    def _refresh_reciprocity(self, keys: np.ndarray, value) -> None:
+    def _set_reciprocated(self, keys: np.ndarray, value) -> None:
         found, pos = self._has(keys)
         value = np.broadcast_to(value, keys.shape)
         self.reciprocated[pos[found]] = value[found]
 
-    def _keep(self, keep: np.ndarray) -> None:
+    def keep(self, keep: np.ndarray) -> None:
+        """Keep only the ties where ``keep`` is true; their reverses lose reciprocation."""
         dropped = self.keys[~keep]
         if len(dropped) == 0:
             return
         for name in self._FIELDS:
             setattr(self, name, getattr(self, name)[keep])
-        self._refresh_reciprocity(self._reverse(dropped), False)
+        self._set_reciprocated(self.reverse_keys(dropped), False)
         self._cache.clear()
 
     def remove_nodes(self, nodes: np.ndarray) -> None:
         """Remove every tie to or from ``nodes`` (leavers take their ties with them)."""
         gone = np.zeros(self.n, dtype=bool)
         gone[nodes] = True
-        self._keep(~(gone[self.source] | gone[self.target]))
+        self.keep(~(gone[self.source] | gone[self.target]))
 
-    def decay(self, factor: float, threshold: float = 0.1) -> None:
-        """Weaken non-lasting ties by ``factor`` and drop those under ``threshold``."""
-        self.weight[~self.lasting] *= factor
-        self._cache.pop("effective", None)
-        self._keep(self.lasting | (self.weight >= threshold))
-
-    def form_ties(self, members: np.ndarray, ties_each: int, reciprocation: float,
-                  rng: np.random.Generator, weight: float = 1.0, lasting: bool = False) -> None:
-        """Each member forms ``ties_each`` ties to random other members; each is returned
-        (reciprocated) with probability ``reciprocation``."""
-        members = np.asarray(members)
-        if len(members) < 2 or ties_each <= 0:
-            return
-        source = np.repeat(members, ties_each)
-        target = members[rng.integers(0, len(members), size=len(source))]
-        back = rng.random(len(source)) < reciprocation
-        self.add(np.concatenate([source, target[back]]), np.concatenate([target, source[back]]),
-                 weight=weight, lasting=lasting)
+    def weights_changed(self) -> None:
+        """Call after editing ``weight`` or ``reciprocated`` in place: flows are recomputed."""
+        self._cache.clear()
 
     # -- flows -------------------------------------------------------------------------------
     def effective_weight(self, one_way_efficiency: float) -> np.ndarray:
@@ -121,10 +122,15 @@ class ImprovementNetwork:
                            minlength=self.n)
 
     # -- measures ----------------------------------------------------------------------------
-    def reciprocity(self) -> float:
-        """Share of ties that are reciprocated (arc-based reciprocity)."""
+    def arc_reciprocity(self) -> float:
+        """Share of ties whose reverse tie exists (arc-based reciprocity of the whole network)."""
         return float(self.reciprocated.mean()) if len(self.keys) else 0.0
 
-    def out_ties(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+    def out_slice(self, node: int) -> slice:
+        """Positions of ``node``'s out-ties in the tie arrays (keys, target, weight, last_active, ...)."""
         lo, hi = np.searchsorted(self.keys, [node * self.n, (node + 1) * self.n])
-        return self.keys[lo:hi] % self.n, self.weight[lo:hi]
+        return slice(int(lo), int(hi))
+
+    def out_ties(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+        at = self.out_slice(node)
+        return self.target[at], self.weight[at]

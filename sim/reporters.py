@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.quality import TERMS
 from sim.staff import COMPLETE, IN_PROGRESS, NONE
 
 
@@ -83,8 +84,8 @@ def value_streams(model):
 
 
 def lead_time_removed_share(model):
-    baseline, post, _ = model.improvement.lead_time_by(model.week)
-    return 1 - post / baseline if baseline else 0.0
+    measured = model.improvement.measured_by(model.week)
+    return 1 - measured["lead_time_post"] / measured["lead_time_baseline"] if measured["n"] else 0.0
 
 
 def quality(model):
@@ -92,7 +93,7 @@ def quality(model):
 
 
 def ceo_commitment(model):
-    return float(model.commitment[model.week])
+    return model.commitment
 
 
 def instability(model):
@@ -116,19 +117,37 @@ def ties(model):
     return model.network_measures["ties"] / model.scale
 
 
-def reciprocity(model):
-    """Share of ties that are reciprocated."""
-    return model.network_measures["reciprocity"]
+def network_arc_reciprocity(model):
+    """Share of all ties whose reverse tie exists (arc reciprocity of the whole network; the survey's
+    measures are in summary.json)."""
+    return model.network_measures["arc_reciprocity"]
 
 
-def trained_ties_reciprocity(model):
-    """Reciprocity of ties among staff who are in or have completed L4L/ALT."""
-    return model.network_measures["trained_ties_reciprocity"]
+def trained_arc_reciprocity(model):
+    """Arc reciprocity of ties among staff who carry the method (L4L, ALT, KPO)."""
+    return model.network_measures["trained_arc_reciprocity"]
+
+
+def practice(model):
+    """Share practising x their capability: the practice term of the quality level."""
+    return model.practice()
+
+
+def value_stream_top_down(model):
+    return model.value_stream_selection == "top_down"
+
+
+def _contribution(term):
+    def reporter(model):
+        return model.contributions[term]
+    reporter.__name__ = f"quality_contribution_{term}"
+    reporter.__doc__ = f"This week's change of the quality index due to '{term}' (ODD 7.8)."
+    return reporter
 
 
 REPORTERS = {f.__name__: f for f in (
     date, staff, l4l_in_progress, l4l_complete, l4l_dropouts, alt_in_progress, alt_complete,
     l4l_cohorts_started, practising_share, capability_mean, engagement_mean, engagement_untrained,
     morale_mean, leavers, rpiws, rpiws_cancelled, value_streams, lead_time_removed_share, quality,
-    ceo_commitment, instability, regulatory_pressure, covid, kpo_capacity, ties, reciprocity,
-    trained_ties_reciprocity)}
+    ceo_commitment, instability, regulatory_pressure, covid, kpo_capacity, ties, network_arc_reciprocity,
+    trained_arc_reciprocity, practice, value_stream_top_down, *(_contribution(term) for term in TERMS))}

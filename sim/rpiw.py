@@ -1,64 +1,100 @@
-"""Value streams, their processes, and Rapid Process Improvement Workshops (RPIWs).
+"""Value streams, their processes, and Rapid Process Improvement Workshops (RPIWs) (ODD 7.6).
 
-An RPIW is planned 8 weeks ahead, may be cancelled under regulatory pressure or COVID-19, and
-when held redesigns the next process of the current value stream: it removes a share of the
-process's waste that depends on the team's capability and engagement. The KPO and the team
-follow the new process up at 30, 60, 90 and 120 days, which holds the gain; after that it relapses
-unless daily management (practising staff in the owning team) sustains it.
+An RPIW is prepared for about 8 weeks of KPO-supported work (sim/kpo.py: short of time, preparation
+goes slower), may be stood down under regulatory pressure or COVID-19, and when held redesigns the
+next process of the current value stream: it removes a share of the process's waste, in lead time
+and in defects alike, that depends on the team's capability and engagement. The KPO and the team
+follow the new process up at 30, 60, 90 and 120 days, which holds the gain as far as the KPO has
+time for it; after that it relapses unless daily management (practising staff in the owning team)
+sustains it. How far gains reach organisational performance depends on how value streams were
+chosen (top-down, aligned with priorities, or bottom-up; evidence 1.5).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-PREPARATION_WEEKS = 8               # RPIWs are prepared for about 8 weeks
+from sim import relationships
+
+PREPARATION_WEEKS = 8               # RPIWs are prepared for about 8 weeks (Table 7 notes)
 MEASURED_AFTER_WEEKS = 13           # lead time re-measured at 90 days (Table 7.2)
-SUSTAINED_WEEKS = 17                # follow-ups at 30/60/90/120 days hold the gain (VMI method)
-TEAM_SIZE = (6, 10)                 # temporary cross-functional team
-# Baseline process lead time: lognormal; only sets the scale of summed hours, not the fractions.
-LEAD_TIME_MEDIAN_HOURS = 30.0
-LEAD_TIME_LOG_SD = 1.0
-WASTE_CONCENTRATION = 10.0          # Beta(mean * k, (1 - mean) * k) for a process's waste share
+SUSTAINED_WEEKS = 17                # follow-ups at 30/60/90/120 days (VMI method)
+TEAM_SIZE = (6, 10)                 # temporary cross-functional team (not published; a workshop room's team)
+# Baseline process lead time per RPIW, Table 7.3: mean 3,569 minutes, standard error 829 over 82
+# RPIWs, so a standard deviation of 829 x sqrt(82) and a coefficient of variation of 2.1; drawn
+# lognormal with that mean and coefficient of variation.
+LEAD_TIME_MEAN_HOURS = 3569 / 60
+LEAD_TIME_CV = 829 * np.sqrt(82) / 3569
+LEAD_TIME_LOG_SD = float(np.sqrt(np.log(1 + LEAD_TIME_CV ** 2)))
+# Baseline defects per process are not published; only the share removed is read, so the scale is
+# arbitrary (defects per 100 cases) and the spread is the lead time's.
+DEFECTS_MEAN = 10.0
+
+
+def lognormal_with_mean(rng: np.random.Generator, mean: float, log_sd: float) -> float:
+    return float(mean * np.exp(log_sd * rng.standard_normal() - log_sd ** 2 / 2))
+
+
+@dataclass
+class Preparation:
+    progress: float = 0.0   # effective weeks of supported preparation
 
 
 class ImprovementWork:
     def __init__(self, model):
         self.model = model
         self.due = 0.0
-        self.scheduled: list[int] = []         # weeks at which planned RPIWs fall due
+        self.preparing: list[Preparation] = []
         self.cancelled = 0
         self.value_streams = 0
         self.processes_left = 0                # unimproved processes in the current value stream
-        self.alignment = 1.0 if model.trust.programme.value_stream_selection == "top_down" \
-            else model.params["bottom_up_alignment"]
         # one entry per RPIW held
         self.week_held: list[int] = []
         self.owner_team: list[int] = []
-        self.baseline: list[float] = []
+        self.aligned: list[bool] = []          # chosen top-down (aligned with organisational priorities)
+        self.baseline: list[float] = []        # lead time, hours
         self.removed: list[float] = []         # hours of lead time currently removed
         self.post_90: list[float] = []         # lead time 90 days after the workshop (nan until then)
+        self.defects_baseline: list[float] = []
+        self.defects_removed: list[float] = []
+        self.defects_post_90: list[float] = []
 
     @property
     def held(self) -> int:
         return len(self.week_held)
 
-    def step(self, week: int) -> None:
-        m, ctx = self.model, self.model.ctx
-        if ctx.programme_active[week] and not ctx.covid[week]:
-            self.due = min(self.due + ctx.rpiws_per_year[week] / 52.0, 1.0)
-            # each RPIW in preparation takes KPO time: the KPO caps how many are prepared at once
-            max_in_preparation = int(m.kpo_capacity(week) * m.params["rpiw_preparations_per_kpo_member"])
-            if self.due >= 1.0 and len(self.scheduled) < max_in_preparation:
-                self.scheduled.append(week + PREPARATION_WEEKS)
-                self.due -= 1.0
-        for _ in range(self.scheduled.count(week)):
-            stand_down = ctx.covid[week] or m.rng.random() < m.params["rpiw_cancel_pressure"] * ctx.pressure[week]
+    def follow_up_and_prepare(self, week: int) -> None:
+        """Ongoing RPIW work, served from the KPO's week after teaching: follow-ups, then preparations."""
+        m, p = self.model, self.model.params
+        followed = self._in_follow_up(week)
+        follow_share = m.kpo.serve(p["kpo_fte_per_rpiw_followup"] * int(followed.sum()))
+        prep_share = m.kpo.serve(p["kpo_fte_per_rpiw_preparation"] * len(self.preparing))
+        for prep in self.preparing:
+            prep.progress += prep_share
+        for prep in [x for x in self.preparing if x.progress >= PREPARATION_WEEKS]:
+            self.preparing.remove(prep)
+            stand_down = m.ctx.covid[week] or m.rng.random() < p["rpiw_cancel_pressure"] * m.ctx.pressure[week]
             if stand_down:
                 self.cancelled += 1
             else:
                 self._hold(week)
-        self.scheduled = [w for w in self.scheduled if w > week]
-        self._relapse(week)
+        self._relapse(week, follow_share)
+
+    def plan_new(self, week: int) -> None:
+        """New preparations from the plan's pace, with the KPO's time left (no new RPIW work under COVID-19)."""
+        m, ctx, p = self.model, self.model.ctx, self.model.params
+        if not ctx.programme_active[week] or ctx.covid[week]:
+            return
+        pace = ctx.rpiws_per_year[week]
+        self.due = min(self.due + pace / 52.0, max(1.0, p["plan_backlog_years"] * pace))
+        while self.due >= 1.0 and m.kpo.start(p["kpo_fte_per_rpiw_preparation"]):
+            self.preparing.append(Preparation())
+            self.due -= 1.0
+
+    def _in_follow_up(self, week: int) -> np.ndarray:
+        return week - np.asarray(self.week_held, dtype=int) <= SUSTAINED_WEEKS
 
     def _next_process(self) -> None:
         if self.processes_left == 0:
@@ -80,63 +116,76 @@ class ImprovementWork:
                               p=(s.capability + 0.05) / (s.capability + 0.05).sum())
         return home, np.unique(np.concatenate([pick_local, others]))
 
+    def _waste_share(self, mean: float) -> float:
+        k = self.model.params["waste_share_concentration"]
+        return float(self.model.rng.beta(mean * k, (1 - mean) * k))
+
     def _hold(self, week: int) -> None:
         m, s, p = self.model, self.model.staff, self.model.params
         self._next_process()
         home, team = self._team()
-        mean_waste = p["process_waste_share"]
-        waste = m.rng.beta(mean_waste * WASTE_CONCENTRATION, (1 - mean_waste) * WASTE_CONCENTRATION)
         readiness = (s.capability[team].mean() + s.engagement[team].mean()) / 2
         sensitivity = p["rpiw_context_sensitivity"]
         # context acts through the team's readiness (pressure lowers engagement) and through
-        # cancellations, not on a workshop once held: process gains were real everywhere (brief 1.5)
-        effect = p["rpiw_effect"] * (1 - sensitivity + sensitivity * readiness)
-        baseline = LEAD_TIME_MEDIAN_HOURS * np.exp(LEAD_TIME_LOG_SD * m.rng.standard_normal())
+        # cancellations, not on a workshop once held: process gains were real everywhere (evidence 1.5)
+        effect = min(p["rpiw_effect"] * (1 - sensitivity + sensitivity * readiness), 1.0)
+        baseline = lognormal_with_mean(m.rng, LEAD_TIME_MEAN_HOURS, LEAD_TIME_LOG_SD)
+        defects = lognormal_with_mean(m.rng, DEFECTS_MEAN, LEAD_TIME_LOG_SD)
         self.week_held.append(week)
         self.owner_team.append(home)
+        self.aligned.append(m.value_stream_selection == "top_down")
         self.baseline.append(baseline)
-        self.removed.append(baseline * waste * min(effect, 1.0))
+        self.removed.append(baseline * self._waste_share(p["process_waste_share"]) * effect)
         self.post_90.append(np.nan)
+        self.defects_baseline.append(defects)
+        self.defects_removed.append(defects * self._waste_share(p["defect_waste_share"]) * effect)
+        self.defects_post_90.append(np.nan)
         s.capability[team] += p["rpiw_capability_gain"] * (1 - s.capability[team])
         s.engagement[team] = np.minimum(s.engagement[team] + p["rpiw_engagement_gain"], 1.0)
         starts = m.rng.random(len(team)) < p["trained_practice_share"] * s.engagement[team]
         s.practising[team[starts]] = True
-        m.network.form_ties(team, int(p["rpiw_ties"]), m.reciprocation, m.rng)
+        relationships.form_among(m.network, team, int(p["rpiw_ties"]), week, "rpiw", m.rng)
 
-    def _relapse(self, week: int) -> None:
+    def _relapse(self, week: int, follow_share: float) -> None:
         if not self.week_held:
             return
         m, p = self.model, self.model.params
         sustain = m.team_practising_share()[np.asarray(self.owner_team)]
         if m.ctx.covid[week]:
             sustain = np.minimum(sustain * (1 + p["covid_daily_management_boost"]), 1.0)
-        followed_up = week - np.asarray(self.week_held) <= SUSTAINED_WEEKS
-        sustain = np.where(followed_up, 1.0, sustain)
-        removed = np.asarray(self.removed) * (1 - p["relapse_rate"] * (1 - sustain))
-        self.removed = list(removed)
-        due = np.flatnonzero(np.asarray(self.week_held) == week - MEASURED_AFTER_WEEKS)
-        for i in due:
+        # during follow-up the KPO holds the gain, as far as it has time for it
+        sustain = np.where(self._in_follow_up(week), np.maximum(sustain, follow_share), sustain)
+        keep = 1 - p["relapse_rate"] * (1 - sustain)
+        self.removed = list(np.asarray(self.removed) * keep)
+        self.defects_removed = list(np.asarray(self.defects_removed) * keep)
+        for i in np.flatnonzero(np.asarray(self.week_held) == week - MEASURED_AFTER_WEEKS):
             self.post_90[i] = self.baseline[i] - self.removed[i]
+            self.defects_post_90[i] = self.defects_baseline[i] - self.defects_removed[i]
 
-    def aligned_gain_per_1000_staff(self, staff: int) -> float:
-        """Aligned fraction of lead time currently removed, summed over processes, per 1000 staff."""
+    def aligned_gain_per_1000_staff(self, staff: int, bottom_up_alignment: float) -> float:
+        """Share of lead time and defects currently removed (their mean), summed over processes and
+        weighted by alignment (1 top-down, ``bottom_up_alignment`` bottom-up), per 1,000 staff."""
         if not self.week_held:
             return 0.0
-        fraction = np.asarray(self.removed) / np.asarray(self.baseline)
-        return float(self.alignment * fraction.sum() / (staff / 1000.0))
+        removed = (np.asarray(self.removed) / np.asarray(self.baseline)
+                   + np.asarray(self.defects_removed) / np.asarray(self.defects_baseline)) / 2
+        alignment = np.where(self.aligned, 1.0, bottom_up_alignment)
+        return float((alignment * removed).sum() / (staff / 1000.0))
 
-    def lead_time_by(self, week: int, sample: int | None = None,
-                     rng: np.random.Generator | None = None) -> tuple[float, float, int]:
-        """Summed baseline and 90-day lead time of RPIWs held by ``week`` (current value if the
-        90 days are not over at the end of the run), and their number. With ``sample``, only that
+    def measured_by(self, week: int, sample: int | None = None,
+                    rng: np.random.Generator | None = None) -> dict[str, float]:
+        """Summed baseline and 90-day lead time and defects of RPIWs held by ``week`` (current values
+        if the 90 days are not over at the end of the run), and their number. With ``sample``, only that
         many of them, drawn at random with ``rng``, as an evaluation measuring some RPIWs would."""
-        held = np.flatnonzero(np.asarray(self.week_held) <= week)
-        if not len(held):
-            return 0.0, 0.0, 0
+        held = np.flatnonzero(np.asarray(self.week_held, dtype=int) <= week)
         if sample is not None and sample < len(held):
             held = np.sort(rng.choice(held, size=sample, replace=False))
-        baseline = np.asarray(self.baseline)[held]
-        post = np.asarray(self.post_90)[held]
-        current = baseline - np.asarray(self.removed)[held]
-        post = np.where(np.isnan(post), current, post)
-        return float(baseline.sum()), float(post.sum()), len(held)
+        out = {"n": len(held)}
+        for name, base, removed, post in (("lead_time", self.baseline, self.removed, self.post_90),
+                                          ("defects", self.defects_baseline, self.defects_removed, self.defects_post_90)):
+            b = np.asarray(base, dtype=float)[held]
+            current = b - np.asarray(removed, dtype=float)[held]
+            p90 = np.asarray(post, dtype=float)[held]
+            out[f"{name}_baseline"] = float(b.sum())
+            out[f"{name}_post"] = float(np.where(np.isnan(p90), current, p90).sum())
+        return out

@@ -22,12 +22,15 @@ import numpy as np
 import pandas as pd
 
 import sim
-from sim.model import TrustModel, rating_of
+from sim.model import TrustModel
+from sim.quality import rating_of
 from sim.scenario import RATINGS, Scenario
 
 TRUSTS = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
 TRAINING_CENSUS = dt.date(2021, 3, 31)   # Table 5.1
 RPIW_CENSUS = dt.date(2019, 7, 31)       # Tables 7.1 and 7.2
+L4L_SURVEY_CENSUS = dt.date(2018, 11, 30)     # Table 5.2: L4L participants invited, November 2018
+NETWORK_SURVEY_CENSUS = dt.date(2018, 12, 1)  # Table 5.3: L4L participants invited, December 2018
 
 
 @dataclass
@@ -60,28 +63,37 @@ def _value_at(frame: pd.DataFrame, column: str, date: dt.date) -> float:
 def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
     # drawn after the run, so the audit's sample never changes the simulated trajectory
     audit = model.trust.lead_time_audit
-    baseline, post, n_rpiw = model.improvement.lead_time_by(
+    measured = model.improvement.measured_by(
         (RPIW_CENSUS - model.trust.start).days // 7, sample=audit.paired_rpiws if audit else None, rng=model.rng)
     cqc = dict(model.cqc)
     latest = cqc[max(cqc)] if cqc else rating_of(model.quality)
+    with_participants = frame.assign(participants=frame["l4l_in_progress"] + frame["l4l_complete"])
     summary = {
         "trust": model.trust.name,
         "staff": model.trust.staff,
         "scale": model.scale,
         "weeks": len(frame),
+        "l4l_participants_2018_11": _value_at(with_participants, "participants", L4L_SURVEY_CENSUS),
+        "l4l_participants_2018_12": _value_at(with_participants, "participants", NETWORK_SURVEY_CENSUS),
         "l4l_complete_2021_03": _value_at(frame, "l4l_complete", TRAINING_CENSUS),
         "l4l_in_progress_2021_03": _value_at(frame, "l4l_in_progress", TRAINING_CENSUS),
         "alt_complete_2021_03": _value_at(frame, "alt_complete", TRAINING_CENSUS),
         "alt_in_progress_2021_03": _value_at(frame, "alt_in_progress", TRAINING_CENSUS),
         "value_streams_2019_07": _value_at(frame, "value_streams", RPIW_CENSUS),
         "rpiws_2019_07": _value_at(frame, "rpiws", RPIW_CENSUS),
-        "rpiws_measured_2019_07": n_rpiw,
-        "lead_time_baseline_hours": baseline,
-        "lead_time_post_hours": post,
-        "lead_time_reduction": 1 - post / baseline if baseline else 0.0,
+        "rpiws_measured_2019_07": measured["n"],
+        "lead_time_baseline_hours": measured["lead_time_baseline"],
+        "lead_time_post_hours": measured["lead_time_post"],
+        "lead_time_reduction": _reduction(measured["lead_time_baseline"], measured["lead_time_post"]),
+        "defects_baseline": measured["defects_baseline"],
+        "defects_post": measured["defects_post"],
+        "defects_reduction": _reduction(measured["defects_baseline"], measured["defects_post"]),
         "rpiws_total": model.improvement.held,
         "rpiws_cancelled": model.improvement.cancelled,
+        "value_stream_selection": model.value_stream_choices[0][1] if model.value_stream_choices else "none",
+        "value_stream_choices": [list(choice) for choice in model.value_stream_choices],
         "quality_final": model.quality,
+        "quality_contributions": dict(model.contributions_total),
         "engagement_mean_final": float(frame["engagement_mean"].iloc[-1]),
         "practising_share_final": float(frame["practising_share"].iloc[-1]),
         "morale_final": float(frame["morale_mean"].iloc[-1]),
@@ -93,6 +105,10 @@ def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
         "survey": model.survey["measures"] if model.survey else {},
     }
     return summary
+
+
+def _reduction(baseline: float, post: float) -> float:
+    return 1 - post / baseline if baseline else 0.0
 
 
 def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random.SeedSequence,

@@ -90,15 +90,9 @@ class Culture(Strict):
     reflective_routines: bool = Field(False, description="formal routines of collective reflective talk")
     distributed_leadership: Fraction = Field(0.2, description="0 = all leadership at the top, 1 = fully distributed (clinical) leadership")
 
-    def index(self, years_of_values_work: float | None = None) -> float:
-        """Culture index in [0, 1].
-
-        Half from values work (saturating at two years, the threshold the evaluation names), half
-        from the three ongoing levers that set SASH apart (brief 1.1).
-        """
-        years = self.values_work_years_before if years_of_values_work is None else years_of_values_work
-        levers = (self.values_based_recruitment + self.reflective_routines + self.distributed_leadership) / 3.0
-        return 0.5 * min(years, 2.0) / 2.0 + 0.5 * levers
+    def levers(self) -> float:
+        """Mean of the three ongoing levers that set SASH apart (evidence 1.1), 0-1."""
+        return (self.values_based_recruitment + self.reflective_routines + self.distributed_leadership) / 3.0
 
 
 class CeoChange(Strict):
@@ -142,7 +136,9 @@ class Programme(Strict):
     alt_places_per_year: float = Field(ge=0, le=1000, description="planned ALT places per year")
     rpiws_per_year: float = Field(ge=0, le=200, description="planned RPIW pace per year")
     kpo_staff: int = Field(ge=0, le=500, description="members of the central improvement team (KPO)")
-    value_stream_selection: Literal["top_down", "bottom_up"]
+    value_stream_selection: Literal["auto", "top_down", "bottom_up"] = Field(
+        "auto", description="auto: the trust chooses by its culture when the programme starts and at each new "
+                            "permanent CEO (ODD 7.6); top_down or bottom_up: a fixed decision, for what-ifs")
     changes: list[ProgrammeChange] = []
 
 
@@ -172,8 +168,8 @@ class Scenario(Strict):
     regulation: Regulation = Regulation()
     programme: Programme
     covid_start: Date | None = None
-    initial_cqc: Literal["inadequate", "requires_improvement", "good", "outstanding"]
-    inspections: list[Date] = Field(default=[], description="CQC inspection dates at which a rating is read")
+    inspections: list[Date] = Field(default=[], description="CQC inspection dates at which a rating is read "
+                                                           "(the pre-programme one included)")
     survey: Survey | None = None
     lead_time_audit: LeadTimeAudit | None = None
 

@@ -12,6 +12,7 @@ ALT_STATUS = ("none", "in_progress", "complete")
 NONE, IN_PROGRESS, COMPLETE, DROPPED = 0, 1, 2, 3
 
 INITIAL_CAPABILITY = 0.05  # a little prior QI knowledge; the method itself is new to everyone
+KPO_CAPABILITY = 0.8       # the KPO were trained by VMI before teaching: "keepers of the method" (evidence intro)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class StaffState:
     l4l: np.ndarray           # index into L4L_STATUS
     alt: np.ndarray           # index into ALT_STATUS
     cohort: np.ndarray        # L4L cohort id, -1 if none
+    kpo: np.ndarray           # bool: a post in the central improvement team (KPO)
 
     @property
     def n(self) -> int:
@@ -32,29 +34,36 @@ class StaffState:
 
     @classmethod
     def create(cls, n: int, team_size: int, role_shares: list[float], engagement: np.ndarray,
-               rng: np.random.Generator) -> "StaffState":
+               morale: np.ndarray, rng: np.random.Generator) -> "StaffState":
         n_teams = max(1, int(round(n / team_size)))
         return cls(
             role=rng.choice(len(ROLES), size=n, p=role_shares).astype(np.int8),
             team=np.sort(rng.integers(0, n_teams, size=n)).astype(np.int32),
             capability=np.full(n, INITIAL_CAPABILITY),
             engagement=engagement,
-            morale=np.clip(rng.normal(0.5, 0.1, n), 0, 1),
+            morale=morale,
             practising=np.zeros(n, dtype=bool),
             l4l=np.zeros(n, dtype=np.int8),
             alt=np.zeros(n, dtype=np.int8),
             cohort=np.full(n, -1, dtype=np.int32),
+            kpo=np.zeros(n, dtype=bool),
         )
 
-    def replace(self, slots: np.ndarray, engagement: np.ndarray) -> None:
+    def replace(self, slots: np.ndarray, engagement: np.ndarray, morale: float) -> None:
         """Recruits take the leavers' posts (same role and team), untrained and new."""
         self.capability[slots] = INITIAL_CAPABILITY
         self.engagement[slots] = engagement
-        self.morale[slots] = 0.6  # newcomers start hopeful
+        self.morale[slots] = morale
         self.practising[slots] = False
         self.l4l[slots] = NONE
         self.alt[slots] = NONE
         self.cohort[slots] = -1
 
     def trained(self) -> np.ndarray:
-        return (self.l4l == IN_PROGRESS) | (self.l4l == COMPLETE) | (self.alt != NONE)
+        """In or through L4L or ALT, or in the KPO: the staff who carry the method."""
+        return (self.l4l == IN_PROGRESS) | (self.l4l == COMPLETE) | (self.alt != NONE) | self.kpo
+
+    def appoint_kpo(self, slots: np.ndarray) -> None:
+        self.kpo[slots] = True
+        self.capability[slots] = np.maximum(self.capability[slots], KPO_CAPABILITY)
+        self.practising[slots] = True

@@ -1,4 +1,11 @@
-"""Lean for Leaders (L4L) cohorts and Advanced Lean Training (ALT), run by the KPO within its capacity."""
+"""Lean for Leaders (L4L) cohorts and Advanced Lean Training (ALT), taught by the KPO (ODD 7.5).
+
+Programme facts (Burgess et al. 2022, Table 5.1 notes): L4L is six assessed modules over 9-12
+months in cohorts of 20-30; ALT is 15 modules over 12 weeks and prepares people to teach.
+Teaching takes KPO time (sim/kpo.py): a cohort whose teaching is short of time progresses slower;
+planned cohorts that the time cannot start wait (up to ``plan_backlog_years`` of the plan) and
+start when time frees up.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim import relationships
 from sim.staff import COMPLETE, DROPPED, IN_PROGRESS, NONE
 
 L4L_MODULES = 6                     # six assessed modules (Table 5.1 notes)
 L4L_MONTHS = (9, 12)                # months to complete
 COHORT_SIZE = (20, 30)              # participants per cohort
 ALT_WEEKS = 12                      # 15 modules over 12 weeks
-ALT_INTAKE_EVERY = 13               # weeks between ALT intakes (quarterly)
+ALT_INTAKE_EVERY = 13               # weeks between ALT intakes (quarterly; intakes may overlap)
 WEEKS_PER_MONTH = 52 / 12
 # L4L is for leaders: relative chance of being put forward, by role (doctor, nurse/AHP, manager, support).
 ROLE_NOMINATION_WEIGHT = np.array([2.0, 1.0, 3.0, 0.3])
@@ -22,18 +30,25 @@ ROLE_NOMINATION_WEIGHT = np.array([2.0, 1.0, 3.0, 0.3])
 class Cohort:
     id: int
     members: np.ndarray
+    facilitator: int        # the KPO member who teaches it (-1 if the KPO has nobody)
     module_weeks: float     # weeks of teaching per module
     progress: float = 0.0   # effective teaching weeks so far
     modules_done: int = 0
+
+
+@dataclass
+class AltIntake:
+    members: np.ndarray
+    progress: float = 0.0
 
 
 class TrainingProgramme:
     def __init__(self, model):
         self.model = model
         self.cohorts: list[Cohort] = []
+        self.alt_intakes: list[AltIntake] = []
         self.l4l_due = 0.0
         self.alt_due = 0.0
-        self.alt_intakes: list[tuple[int, np.ndarray]] = []  # (end week, members)
         self.cohort_sizes: list[int] = []
         self.dropouts = 0
 
@@ -41,42 +56,57 @@ class TrainingProgramme:
     def active_cohorts(self) -> int:
         return len(self.cohorts)
 
-    def step(self, week: int) -> None:
-        m, ctx = self.model, self.model.ctx
-        if ctx.programme_active[week]:
-            capacity = m.kpo_capacity(week)
-            self.l4l_due = min(self.l4l_due + ctx.l4l_cohorts_per_year[week] / 52.0, 1.0)
-            max_cohorts = int(capacity * m.params["cohorts_per_kpo_member"])
-            if self.l4l_due >= 1.0 and self.active_cohorts < max_cohorts:
-                self._start_cohort()
-                self.l4l_due -= 1.0
-            self.alt_due += ctx.alt_places_per_year[week] / 52.0 * m.scale * min(capacity / max(ctx.kpo_staff[week], 1), 1)
-            if week % ALT_INTAKE_EVERY == 0 and self.alt_due >= 1.0:
-                self._start_alt(int(self.alt_due), week)
-                self.alt_due -= int(self.alt_due)
-        slowdown = m.params["covid_training_slowdown"] if ctx.covid[week] else 1.0
+    def teach(self, week: int) -> None:
+        """Ongoing teaching, served first from the KPO's week."""
+        m, p = self.model, self.model.params
+        share = m.kpo.serve(p["kpo_fte_per_cohort"] * len(self.cohorts) + p["kpo_fte_per_alt_intake"] * len(self.alt_intakes))
+        pace = share / (p["covid_training_slowdown"] if m.ctx.covid[week] else 1.0)
         for cohort in list(self.cohorts):
-            cohort.progress += 1.0 / slowdown
+            cohort.progress += pace
             if cohort.progress >= (cohort.modules_done + 1) * cohort.module_weeks:
                 self._complete_module(cohort, week)
-        self._finish_alt(week)
+        for intake in list(self.alt_intakes):
+            intake.progress += share
+            if intake.progress >= ALT_WEEKS:
+                self._finish_alt(intake, week)
+
+    def start_new(self, week: int) -> None:
+        """New cohorts and ALT intakes, from the week's time left after ongoing work."""
+        m, ctx, p = self.model, self.model.ctx, self.model.params
+        if not ctx.programme_active[week]:
+            return
+        pace = ctx.l4l_cohorts_per_year[week]
+        self.l4l_due = min(self.l4l_due + pace / 52.0, max(1.0, p["plan_backlog_years"] * pace))
+        while self.l4l_due >= 1.0 and m.kpo.start(p["kpo_fte_per_cohort"]):
+            self._start_cohort(week)
+            self.l4l_due -= 1.0
+        self.alt_due += ctx.alt_places_per_year[week] / 52.0 * m.scale
+        if week % ALT_INTAKE_EVERY == 0 and self.alt_due >= 1.0 and m.kpo.start(p["kpo_fte_per_alt_intake"]):
+            self._start_alt(int(self.alt_due))
+            self.alt_due -= int(self.alt_due)
 
     # -- L4L -----------------------------------------------------------------------------------
-    def _start_cohort(self) -> None:
-        m, s = self.model, self.model.staff
-        eligible = np.flatnonzero(s.l4l == NONE)
+    def _start_cohort(self, week: int) -> None:
+        m, s, p = self.model, self.model.staff, self.model.params
+        eligible = np.flatnonzero((s.l4l == NONE) & ~s.kpo)
         size = max(2, int(round(m.rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1) * m.scale)))
         size = min(size, len(eligible))
         if size < 2:
             return
-        weight = ROLE_NOMINATION_WEIGHT[s.role[eligible]] * (0.2 + s.engagement[eligible])
+        weight = ROLE_NOMINATION_WEIGHT[s.role[eligible]] * (p["nomination_engagement_offset"] + s.engagement[eligible])
         members = m.rng.choice(eligible, size=size, replace=False, p=weight / weight.sum())
-        cohort = Cohort(id=len(self.cohort_sizes), members=members,
+        if m.ctx.ceo_l4l_due[week] and s.l4l[m.ceo_slot] == NONE:
+            members = np.append(members, m.ceo_slot)     # the CEO joins as a member of the cohort
+        kpo = np.flatnonzero(s.kpo)
+        facilitator = int(m.rng.choice(kpo)) if len(kpo) else -1
+        cohort = Cohort(id=len(self.cohort_sizes), members=members, facilitator=facilitator,
                         module_weeks=m.rng.uniform(*L4L_MONTHS) * WEEKS_PER_MONTH / L4L_MODULES)
-        self.cohort_sizes.append(size)
+        self.cohort_sizes.append(len(members))
         s.l4l[members] = IN_PROGRESS
         s.cohort[members] = cohort.id
-        m.network.form_ties(members, int(m.params["cohort_ties"]), m.reciprocation, m.rng)
+        relationships.form_among(m.network, members, int(p["cohort_ties"]), week, "cohort", m.rng)
+        if facilitator >= 0:
+            relationships.form_to(m.network, members, np.full(len(members), facilitator), week, "kpo")
         self.cohorts.append(cohort)
 
     def current_members(self, cohort: Cohort) -> np.ndarray:
@@ -98,26 +128,27 @@ class TrainingProgramme:
             s.l4l[stay] = COMPLETE
             starts = m.rng.random(len(stay)) < p["trained_practice_share"] * s.engagement[stay]
             s.practising[stay[starts]] = True
+            m.hand_on_the_method(stay, week)
             self.cohorts.remove(cohort)
 
     # -- ALT -------------------------------------------------------------------------------------
-    def _start_alt(self, places: int, week: int) -> None:
-        m, s = self.model, self.model.staff
-        eligible = np.flatnonzero(s.alt == NONE)
+    def _start_alt(self, places: int) -> None:
+        m, s, p = self.model, self.model.staff, self.model.params
+        eligible = np.flatnonzero((s.alt == NONE) & ~s.kpo)
         places = min(places, len(eligible))
         if places == 0:
             return
-        weight = s.capability[eligible] * (0.1 + s.engagement[eligible])
+        weight = s.capability[eligible] * (p["nomination_engagement_offset"] + s.engagement[eligible])
         members = m.rng.choice(eligible, size=places, replace=False, p=weight / weight.sum())
         s.alt[members] = IN_PROGRESS
-        self.alt_intakes.append((week + ALT_WEEKS, members))
+        self.alt_intakes.append(AltIntake(members))
 
-    def _finish_alt(self, week: int) -> None:
-        s, p = self.model.staff, self.model.params
-        for end, members in [x for x in self.alt_intakes if x[0] == week]:
-            members = members[s.alt[members] == IN_PROGRESS]  # leavers' slots were reset
-            s.alt[members] = COMPLETE
-            s.capability[members] += p["alt_capability_gain"] * (1 - s.capability[members])
-            s.practising[members] = True
-        self.alt_intakes = [x for x in self.alt_intakes if x[0] > week]
-
+    def _finish_alt(self, intake: AltIntake, week: int) -> None:
+        m, s, p = self.model, self.model.staff, self.model.params
+        members = intake.members[s.alt[intake.members] == IN_PROGRESS]  # leavers' slots were reset
+        s.alt[members] = COMPLETE
+        s.capability[members] += p["alt_capability_gain"] * (1 - s.capability[members])
+        s.practising[members] = True
+        source, target = relationships.teammates(members, int(p["alt_hub_ties"]), s.team, m.team_first, m.team_sizes, m.rng)
+        relationships.form_to(m.network, source, target, week, "alt_hub")   # graduates teach: hubs
+        self.alt_intakes.remove(intake)

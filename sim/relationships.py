@@ -1,0 +1,98 @@
+"""How improvement relationships form, are returned, and fade (ODD 7.4; evidence 1.1, 1.4).
+
+- Ties form through shared work: L4L cohorts (participants with each other and with the KPO member
+  who teaches them), RPIW teams, reflective-talk routines; ALT graduates and KPO members become hubs.
+  A new tie is one-way: i names j as someone they talk to about improvement.
+- Reciprocity emerges from interaction. Every period a tie carries an improvement exchange with a
+  probability that rises with its strength and the talker's engagement in the method. A one-way tie
+  that carries exchange is returned (the reverse tie forms) with a probability set by the culture
+  (reflective routines, distributed leadership and values work make people talk back) and the
+  receiver's engagement. Ties that carry no exchange weaken and, below ``tie_drop_weight``, are
+  forgotten; formal work ties stay but their returns fade like any other.
+- Messengers: on finishing L4L, staff pass the method on to untrained teammates, one way. Where the
+  culture makes people talk back those ties are returned; where it does not, the trained act as
+  messengers and the divide demotivates the untrained (sim/engagement.py).
+- Reflective-talk routines bring staff of different teams together: reciprocated exchange across teams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.network import ImprovementNetwork
+
+
+def talk_activity(engagement: np.ndarray, trained: np.ndarray, practising: np.ndarray, p: dict) -> np.ndarray:
+    """How much each member of staff talks about improvement (0-1): engagement, full for those who
+    carry the method, ``untrained_talk_share`` of it for the others."""
+    involved = trained | practising
+    return engagement * np.where(involved, 1.0, p["untrained_talk_share"])
+
+
+def return_probability(culture: float, p: dict) -> float:
+    """Chance that a one-way tie carrying exchange is returned in a period, for a fully engaged receiver."""
+    return min(p["reciprocity_base"] + p["reciprocity_culture"] * culture, 1.0)
+
+
+def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagement: np.ndarray, culture: float,
+                      weeks: int, week: int, rng: np.random.Generator, p: dict) -> None:
+    """One period of ``weeks``: ties carry exchange or fade; exchanged one-way ties may be returned."""
+    if not len(network):
+        return
+    talk = 1 - np.exp(-p["exchange_rate"] * weeks * network.weight * activity[network.source])
+    talked = rng.random(len(network)) < talk
+    network.last_active[talked] = week
+    fading = ~talked & ~network.lasting
+    network.weight[fading] *= (1 - p["tie_decay_rate"]) ** weeks
+    returned = talked & ~network.reciprocated & \
+        (rng.random(len(network)) < return_probability(culture, p) * engagement[network.target])
+    back_source, back_target = network.target[returned], network.source[returned]
+    network.weights_changed()
+    network.keep(network.lasting | (network.weight >= p["tie_drop_weight"]))
+    network.add(back_source, back_target, week, "returned")
+
+
+def form_among(network: ImprovementNetwork, members: np.ndarray, ties_each: int, week: int, origin: str,
+               rng: np.random.Generator) -> None:
+    """Each member names ``ties_each`` random other members (one-way)."""
+    members = np.asarray(members)
+    if len(members) < 2 or ties_each <= 0:
+        return
+    source = np.repeat(members, ties_each)
+    target = members[rng.integers(0, len(members), size=len(source))]
+    network.add(source, target, week, origin)
+
+
+def form_to(network: ImprovementNetwork, sources: np.ndarray, targets: np.ndarray, week: int, origin: str) -> None:
+    network.add(sources, targets, week, origin)
+
+
+def teammates(members: np.ndarray, ties_each: int, team: np.ndarray, team_first: np.ndarray,
+              team_sizes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``ties_each`` random teammates of every member (staff are sorted by team): (source, target)."""
+    source = np.repeat(np.asarray(members, dtype=np.int64), ties_each)
+    first = team_first[team[source]]
+    size = team_sizes[team[source]]
+    step = rng.integers(1, np.maximum(size, 2))   # never oneself unless alone in the team
+    return source, first + (source - first + step) % size
+
+
+def messengers(completers: np.ndarray, untrained: np.ndarray, ties_each: int, team: np.ndarray,
+               team_first: np.ndarray, team_sizes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Ties from L4L completers to untrained teammates: the method handed on, one way."""
+    source, target = teammates(completers, ties_each, team, team_first, team_sizes, rng)
+    keep = untrained[target] & (source != target)
+    return source[keep], target[keep]
+
+
+def reflective_sessions(n: int, team: np.ndarray, weeks: int, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs brought together across teams by reflective-talk routines in a period (both directions)."""
+    joining = np.flatnonzero(rng.random(n) < 1 - np.exp(-p["reflective_session_rate"] * weeks))
+    ties_each = int(p["reflective_ties"])
+    if len(joining) < 2 or ties_each <= 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    source = np.repeat(joining, ties_each)
+    target = joining[rng.integers(0, len(joining), size=len(source))]
+    other_team = team[source] != team[target]
+    source, target = source[other_team], target[other_team]
+    return np.concatenate([source, target]), np.concatenate([target, source])
