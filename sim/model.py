@@ -56,6 +56,9 @@ class TrustModel(mesa.Model):
         self.value_stream_selection = "none"       # chosen when the programme starts (ODD 7.6)
         self.value_stream_choices: list[tuple[str, str, str]] = []   # (date, choice, why)
         self._team_practising = None
+        # observations (the survey's sampling and naming) draw from their own stream, so that how
+        # the trust is observed never changes how it evolves
+        self.observation_rng = np.random.default_rng(self.rng.integers(2 ** 63))
 
         n = max(int(round(scenario.staff * scale)), 10)
         roles = scenario.roles

@@ -49,7 +49,7 @@ def _names(model, respondent: int, rng: np.random.Generator) -> np.ndarray:
 
 def emulate_survey(model, respondents: int) -> dict:
     """Run the survey on the model's current state; returns edges (slot ids) and measures."""
-    rng = model.rng
+    rng = model.observation_rng
     participants = np.flatnonzero((model.staff.l4l == IN_PROGRESS) | (model.staff.l4l == COMPLETE))
     sample = rng.choice(participants, size=min(respondents, len(participants)), replace=False)
     edges = [(int(r), int(t)) for r in sample for t in _names(model, r, rng)]
