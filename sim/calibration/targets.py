@@ -29,9 +29,10 @@ TRUST_NAMES = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
 Trust = Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT"]   # a field that names one of TRUST_NAMES
 RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
 SCALAR_STATISTICS = (
-    "staff", "l4l_complete_2021_03", "l4l_in_progress_2021_03", "alt_complete_2021_03",
-    "alt_in_progress_2021_03", "value_streams_2019_07", "rpiws_2019_07", "lead_time_baseline_hours",
-    "lead_time_post_hours", "lead_time_reduction", "quality_final", "engagement_mean_final",
+    "staff", "l4l_participants_2018_11", "l4l_participants_2018_12", "l4l_complete_2021_03",
+    "l4l_in_progress_2021_03", "alt_complete_2021_03", "alt_in_progress_2021_03", "value_streams_2019_07",
+    "rpiws_2019_07", "lead_time_baseline_hours", "lead_time_post_hours", "lead_time_reduction",
+    "defects_baseline", "defects_post", "defects_reduction", "quality_final", "engagement_mean_final",
     "morale_final", "cqc_latest_score",
 )
 
