@@ -4,7 +4,7 @@ Ties are kept as arrays sorted by key = source * n + target, so adding, removing
 reciprocity are vectorised searches rather than Python loops or sparse-matrix rebuilds.
 A tie i -> j means i talks to j (the survey's "people you talk to"); knowledge and influence flow
 along it, at full strength when j also talks to i (reciprocated), at ``one_way_efficiency``
-otherwise (brief 1.4).
+otherwise (evidence 1.4).
 """
 
 from __future__ import annotations

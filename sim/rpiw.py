@@ -89,7 +89,7 @@ class ImprovementWork:
         readiness = (s.capability[team].mean() + s.engagement[team].mean()) / 2
         sensitivity = p["rpiw_context_sensitivity"]
         # context acts through the team's readiness (pressure lowers engagement) and through
-        # cancellations, not on a workshop once held: process gains were real everywhere (brief 1.5)
+        # cancellations, not on a workshop once held: process gains were real everywhere (evidence 1.5)
         effect = p["rpiw_effect"] * (1 - sensitivity + sensitivity * readiness)
         baseline = LEAD_TIME_MEDIAN_HOURS * np.exp(LEAD_TIME_LOG_SD * m.rng.standard_normal())
         self.week_held.append(week)

@@ -83,7 +83,7 @@ class Period(Strict):
 
 
 class Culture(Strict):
-    """Values-based cultural work (brief 1.1): initial condition and ongoing lever."""
+    """Values-based cultural work (evidence 1.1): initial condition and ongoing lever."""
     values_work_years_before: float = Field(0.0, ge=0, le=20, description="years of values work before the run starts")
     values_work_during: Period | None = Field(None, description="values work done during the run (adds to the years as it goes)")
     values_based_recruitment: bool = False
@@ -94,7 +94,7 @@ class Culture(Strict):
         """Culture index in [0, 1].
 
         Half from values work (saturating at two years, the threshold the evaluation names), half
-        from the three ongoing levers that set SASH apart (brief 1.1).
+        from the three ongoing levers that set SASH apart (evidence 1.1).
         """
         years = self.values_work_years_before if years_of_values_work is None else years_of_values_work
         levers = (self.values_based_recruitment + self.reflective_routines + self.distributed_leadership) / 3.0
