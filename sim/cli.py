@@ -97,9 +97,24 @@ def _print_summary(results) -> None:
               f"{s['lead_time_reduction']:6.2f}  {cqc}")
 
 
+DESCRIPTION = """Agent-based simulation of Lean improvement programmes in five NHS hospital trusts
+(the NHS-Virginia Mason partnership, July 2015 - March 2021)."""
+EPILOG = """examples:
+  orgsim run --all                         the five trusts at the default parameters
+  orgsim run --all --posterior calibration/posterior_main.csv --draws 100
+                                           the calibrated answer: an ensemble over calibrated parameter sets
+  orgsim compare SATH sath_stable_ceo --scale 0.1
+                                           a what-if against its baseline
+  orgsim COMMAND --help                    the options of one command
+
+Bad input stops with one message naming the file or option, the field and what is allowed (exit status 2).
+Guides: README.md, docs/calibration.md, docs/experiments.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orgsim", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="orgsim", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     add_run_parser(sub)
     for module_name in SUBCOMMAND_MODULES:
         try:
