@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sim.argtypes import positive_int, scale
+from sim.argtypes import add_workers_option, positive_int, scale
 from sim.context import build_context
 from sim.errors import InputError
 from sim.params import default_params, load_params
@@ -44,7 +44,7 @@ def add_run_parser(sub) -> None:
     run.add_argument("--out", type=Path, help="output folder (default results/run-<time>)")
     run.add_argument("--scale", type=scale, default=1.0, help="fraction of staff simulated, counts rescaled (default 1)")
     run.add_argument("--end", type=_date, help="stop early at this date (YYYY-MM-DD)")
-    run.add_argument("--workers", type=int, default=1, help="parallel workers for --posterior ensembles")
+    add_workers_option(run, "runs of a --posterior ensemble")
     run.add_argument("--draws", type=positive_int, help="with --posterior: draws resampled by weight (default: every set)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     run.set_defaults(handler=cmd_run)

@@ -56,3 +56,14 @@ def test_relative_links_in_the_docs_resolve():
             if not re.match(r"[a-z]+:", target) and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(REPO)}: {target}")
     assert not broken, f"links to missing files: {broken}"
+
+
+def test_every_command_has_the_one_workers_option():
+    from sim.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(commands) >= {"run", "calibrate", "report", "sweep", "sensitivity", "compare"}
+    for name, command in commands.items():
+        workers = [a for a in command._actions if "--workers" in a.option_strings]
+        assert len(workers) == 1 and workers[0].default == 1, name
+        assert "default 1" in workers[0].help, name

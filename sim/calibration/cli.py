@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.argtypes import positive_float, positive_int
+from sim.argtypes import add_workers_option, positive_float, positive_int
 from sim.errors import InputError
 
 from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
-    cal.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
+    add_workers_option(cal, "simulations")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
     cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
     cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
@@ -77,7 +77,7 @@ def register(subparsers) -> None:
                      help="ensemble draws of each leave-one-out prediction (default: --draws)")
     rep.add_argument("--scale", type=positive_float, help="staff scale (default: the calibration's)")
     rep.add_argument("--seed", type=int, default=1, help="base seed of the ensemble (1)")
-    rep.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
+    add_workers_option(rep, "ensemble runs")
     rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
     rep.set_defaults(handler=cmd_report)
 
