@@ -32,3 +32,19 @@ def scale(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"{value} is not allowed; give a fraction in (0, 1]")
     return value
+
+
+def add_workers_option(parser: argparse.ArgumentParser, what: str = "runs") -> None:
+    """The one --workers option of every subcommand, default 1.
+
+    One process by default, as in joblib and scikit-learn: a run's result never depends on the number of
+    workers (every run has its own seed), so parallelism only saves time, and asking for it explicitly keeps a
+    shared machine usable and memory predictable.
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    parser.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                        help=f"local processes running the {what} in parallel, up to the CPU cores ({cores} here); "
+                             "default 1, so that a shared machine stays usable (each run's result is the same "
+                             "with any N)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sim.argtypes import positive_int, scale
+from sim.argtypes import add_workers_option, positive_int, scale
 from sim.context import build_context
 from sim.errors import InputError
 from sim.params import default_params, load_params
@@ -44,7 +44,7 @@ def add_run_parser(sub) -> None:
     run.add_argument("--out", type=Path, help="output folder (default results/run-<time>)")
     run.add_argument("--scale", type=scale, default=1.0, help="fraction of staff simulated, counts rescaled (default 1)")
     run.add_argument("--end", type=_date, help="stop early at this date (YYYY-MM-DD)")
-    run.add_argument("--workers", type=int, default=1, help="parallel workers for --posterior ensembles")
+    add_workers_option(run, "runs of a --posterior ensemble")
     run.add_argument("--draws", type=positive_int, help="with --posterior: draws resampled by weight (default: every set)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     run.set_defaults(handler=cmd_run)
@@ -97,9 +97,24 @@ def _print_summary(results) -> None:
               f"{s['lead_time_reduction']:6.2f}  {cqc}")
 
 
+DESCRIPTION = """Agent-based simulation of Lean improvement programmes in five NHS hospital trusts
+(the NHS-Virginia Mason partnership, July 2015 - March 2021)."""
+EPILOG = """examples:
+  orgsim run --all                         the five trusts at the default parameters
+  orgsim run --all --posterior calibration/posterior_main.csv --draws 100
+                                           the calibrated answer: an ensemble over calibrated parameter sets
+  orgsim compare SATH sath_stable_ceo --scale 0.1
+                                           a what-if against its baseline
+  orgsim COMMAND --help                    the options of one command
+
+Bad input stops with one message naming the file or option, the field and what is allowed (exit status 2).
+Guides: README.md, docs/calibration.md, docs/experiments.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orgsim", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="orgsim", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     add_run_parser(sub)
     for module_name in SUBCOMMAND_MODULES:
         try:

@@ -83,7 +83,7 @@ class Period(Strict):
 
 
 class Culture(Strict):
-    """Values-based cultural work (brief 1.1): initial condition and ongoing lever."""
+    """Values-based cultural work (evidence 1.1): initial condition and ongoing lever."""
     values_work_years_before: float = Field(0.0, ge=0, le=20, description="years of values work before the run starts")
     values_work_during: Period | None = Field(None, description="values work done during the run (adds to the years as it goes)")
     values_based_recruitment: bool = False

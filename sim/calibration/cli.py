@@ -10,11 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.argtypes import positive_float, positive_int
+from sim.argtypes import add_workers_option, positive_float, positive_int
 from sim.errors import InputError
 
 from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
-from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate
+from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate, run_directory
 from .targets import DEFAULT_TARGETS, TRUST_NAMES
 
 __all__ = ["register", "run_posterior_ensemble"]
@@ -38,8 +38,8 @@ def register(subparsers) -> None:
                                 description="Calibrate the shared behavioural parameters and the per-trust "
                                             "programme inputs of calibration/priors.yaml against "
                                             "calibration/targets.yaml with pyabc ABC-SMC.")
-    cal.add_argument("--name", default="main", help="calibration name: results/calibration/NAME/ and "
-                                                    "calibration/posterior_NAME.csv (default main)")
+    cal.add_argument("--name", default="main", help="calibration name: its database, posterior_NAME.csv and fit "
+                                                    "report go to results/calibration/NAME/ (default main)")
     cal.add_argument("--budget", type=positive_int, metavar="SIMS",
                      help="stop after this many particles simulated in total (each simulates every trust)")
     cal.add_argument("--generations", type=positive_int, help="stop after this many generations (this session)")
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
-    cal.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
+    add_workers_option(cal, "simulations")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
     cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
     cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
@@ -62,7 +62,9 @@ def register(subparsers) -> None:
     cal.add_argument("--export", action="store_true",
                      help="sample nothing: export the last finished generation of calibration NAME (e.g. after a kill)")
     cal.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of calibration databases")
-    cal.add_argument("--posterior-dir", type=Path, default=POSTERIOR_DIR, help="where posterior_NAME.csv goes")
+    cal.add_argument("--posterior-dir", type=Path,
+                     help="where posterior_NAME.csv and its manifest go (default results/calibration/NAME/); "
+                          f"'--posterior-dir {POSTERIOR_DIR.name}' replaces the shipped posterior of that name")
     cal.add_argument("--no-report", action="store_true", help="skip the fit report")
     cal.add_argument("--report-draws", type=positive_int, help="ensemble draws of the report (default: every particle)")
     cal.set_defaults(handler=cmd_calibrate)
@@ -77,7 +79,7 @@ def register(subparsers) -> None:
                      help="ensemble draws of each leave-one-out prediction (default: --draws)")
     rep.add_argument("--scale", type=positive_float, help="staff scale (default: the calibration's)")
     rep.add_argument("--seed", type=int, default=1, help="base seed of the ensemble (1)")
-    rep.add_argument("--workers", type=positive_int, default=2, help="local worker processes (2)")
+    add_workers_option(rep, "ensemble runs")
     rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
     rep.set_defaults(handler=cmd_report)
 
@@ -102,7 +104,8 @@ def cmd_calibrate(args) -> int:
         load_known_misses()     # the report reads it after the calibration: fail now, not in an hour
     try:
         posterior = calibrate(setup, rules, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                              export_only=args.export, results_root=args.results, posterior_dir=args.posterior_dir)
+                              export_only=args.export, results_root=args.results,
+                              posterior_dir=args.posterior_dir or run_directory(args.name, args.results))
     except KeyboardInterrupt:
         return 130
     print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")

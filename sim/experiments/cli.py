@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from sim.argtypes import positive_int, scale
+from sim.argtypes import add_workers_option, positive_int, scale
 from sim.errors import InputError
 from sim.experiments import compare as comparison
 from sim.experiments import sensitivity
@@ -56,7 +56,7 @@ def register(subparsers) -> None:
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
-    parser.add_argument("--workers", type=positive_int, default=1, help="local worker processes (1)")
+    add_workers_option(parser)
     parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://scheduler-host:8786): run on that cluster")
     parser.add_argument("--out", type=Path, help=f"results folder (default {default_out}); re-running resumes it")
     parser.add_argument("--max-runs", type=positive_int, default=DEFAULT_MAX_RUNS,
