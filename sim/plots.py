@@ -93,24 +93,6 @@ def plot_comparison(summary: dict, path):
     plt.close(fig)
 
 
-def plot_survey_networks(folder: Path, trusts: list[str], path):
-    fig, axes = plt.subplots(1, len(trusts), figsize=(3.6 * len(trusts), 3.8), squeeze=False)
-    for ax, trust in zip(axes[0], trusts):
-        edges = pd.read_csv(folder / f"survey_network_{trust}.csv")
-        graph = nx.from_pandas_edgelist(edges, create_using=nx.DiGraph)
-        mutual = [(u, v) for u, v in graph.edges if graph.has_edge(v, u)]
-        pos = nx.spring_layout(graph, seed=1, iterations=40)
-        nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=6, node_color="#4c72b0")
-        nx.draw_networkx_edges(graph, pos, ax=ax, width=0.4, alpha=0.4, arrows=False)
-        nx.draw_networkx_edges(graph, pos, edgelist=mutual, ax=ax, width=0.9, edge_color="#c44e52", arrows=False)
-        ax.set_title(f"{trust}: {graph.number_of_nodes()} actors", fontsize=9)
-        ax.axis("off")
-    fig.suptitle("Emulated Dec 2018 network survey (red: reciprocated ties)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def plot_run(folder: Path, frame: pd.DataFrame, summary: dict) -> None:
     folder = Path(folder)
     plot_training(frame, folder / "training.png")

@@ -15,7 +15,7 @@ import subprocess
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import sim
 from sim.model import TrustModel
 from sim.quality import rating_of
 from sim.scenario import RATINGS, Scenario
+from sim.survey import write_survey
 
 TRUSTS = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
 TRAINING_CENSUS = dt.date(2021, 3, 31)   # Table 5.1
@@ -38,7 +39,7 @@ class RunResult:
     trust: str
     timeseries: pd.DataFrame
     summary: dict
-    survey_edges: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "target"]))
+    survey: dict | None = None          # the emulated December 2018 survey (sim/survey.py), if the run reached it
     seconds: float = 0.0
 
 
@@ -127,8 +128,7 @@ def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random
     frame = model.datacollector.get_model_vars_dataframe().reset_index(names="week")
     frame.insert(0, "trust", scenario.name)
     frame["cqc_band"] = [rating_of(q) for q in frame["quality"]]
-    edges = model.survey["edges"] if model.survey else pd.DataFrame(columns=["source", "target"])
-    return RunResult(scenario.name, frame, summarise(model, frame), edges, time.perf_counter() - started)
+    return RunResult(scenario.name, frame, summarise(model, frame), model.survey, time.perf_counter() - started)
 
 
 # -- run folders ------------------------------------------------------------------------------------
@@ -202,6 +202,7 @@ def write_run(folder: Path, results: list[RunResult], run_manifest: dict) -> Non
     pd.concat([r.timeseries for r in results], ignore_index=True).to_csv(folder / "timeseries.csv", index=False)
     write_json(folder / "summary.json", {r.trust: r.summary for r in results})
     for r in results:
-        r.survey_edges.to_csv(folder / f"survey_network_{r.trust}.csv", index=False)
+        if r.survey:
+            write_survey(folder, r.trust, r.survey)
     run_manifest = dict(run_manifest, timings={r.trust: round(r.seconds, 3) for r in results})
     write_json(folder / "manifest.json", run_manifest)

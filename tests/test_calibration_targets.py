@@ -24,7 +24,7 @@ def summary(**changes) -> dict:
         "cqc": {"2016": "good", "2018": "requires_improvement", "2019": "good", "2020": "inadequate",
                 "2021": "outstanding"},
         "cqc_latest": "outstanding", "cqc_latest_score": 3,
-        "survey": {"actors": 100, "ties": 150, "reciprocity": 0.3, "brokerage_simple_share": 0.5,
+        "survey": {"actors": 100, "ties": 150, "dyad_reciprocity": 0.3, "brokerage_simple_share": 0.5,
                    "isolated_share": 0.2},
     }
     for key, value in changes.items():
@@ -54,7 +54,7 @@ def test_shipped_targets_cover_every_pattern_of_the_brief():
                           "lead_time_reduction"):
             assert f"{trust}.{statistic}" in ids
         assert sum(t.trust == trust and t.kind == "ordinal" for t in targets.targets) == 2
-    assert "SASH.survey.reciprocity.highest" in ids
+    assert "SASH.survey.dyad_reciprocity.highest" in ids
     assert "SATH.survey.brokerage_simple_share.highest" in ids
     assert all(t.weight > 0 and t.source for t in targets.targets)
 
@@ -81,8 +81,8 @@ def test_shipped_targets_match_the_published_figures():
 def test_statistics_of_a_hand_made_summary():
     targets = load_targets(DEFAULT_TARGETS)
     summaries = {trust: summary() for trust in TRUST_NAMES}
-    summaries["SASH"] = summary(survey={"reciprocity": 0.9, "isolated_share": 0.05})
-    summaries["SATH"] = summary(l4l_complete_2021_03=274.0, survey={"reciprocity": 0.1,
+    summaries["SASH"] = summary(survey={"dyad_reciprocity": 0.9, "isolated_share": 0.05})
+    summaries["SATH"] = summary(l4l_complete_2021_03=274.0, survey={"dyad_reciprocity": 0.1,
                                                                      "brokerage_simple_share": 0.4,
                                                                      "isolated_share": 0.1})
     stats = simulated_statistics(summaries, targets)
@@ -91,8 +91,8 @@ def test_statistics_of_a_hand_made_summary():
     assert stats["SASH.cqc.2021"] == 3.0          # outstanding
     assert stats["SATH.cqc.2020"] == 0.0          # inadequate
     assert stats["UHCW.cqc.2018"] == 1.0          # requires improvement
-    assert stats["SASH.survey.reciprocity.highest"] == 1.0              # holds: SASH highest
-    assert stats["SATH.survey.reciprocity.lowest"] == 1.0               # holds: SATH lowest (within 2)
+    assert stats["SASH.survey.dyad_reciprocity.highest"] == 1.0          # holds: SASH highest
+    assert stats["SATH.survey.dyad_reciprocity.lowest"] == 1.0           # holds: SATH lowest (within 2)
     assert stats["SATH.survey.brokerage_simple_share.highest"] == 5.0   # the 4 others (0.5) are higher: rank 5
     assert stats["SASH.survey.isolated_share.lowest"] == 1.0
     assert stats["SATH.survey.isolated_share.highest_than_UHCW"] == 2.0  # 0.1 < UHCW's 0.2: fails
@@ -137,8 +137,9 @@ def test_missing_statistic_in_a_summary_is_a_clear_error():
     ({"targets": [{**GOOD_TARGET, "kind": "ratio", "observed": 1.5}]}, "outside 0..1"),
     ({"targets": [{**GOOD_TARGET, "kind": "ordinal", "statistic": "cqc.2019", "observed": "great"}]},
      "one of inadequate"),
-    ({"targets": [{**GOOD_TARGET, "kind": "ordering", "statistic": "survey.reciprocity",
+    ({"targets": [{**GOOD_TARGET, "kind": "ordering", "statistic": "survey.dyad_reciprocity",
                    "observed": "highest"}]}, "relation"),
+    ({"targets": [{**GOOD_TARGET, "statistic": "survey.reciprocity"}]}, "unknown statistic 'survey.reciprocity'"),
     ({"targets": [GOOD_TARGET, GOOD_TARGET]}, "appears twice"),
 ])
 def test_malformed_targets_name_file_and_field(tmp_path, content, expected):

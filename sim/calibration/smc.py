@@ -96,7 +96,7 @@ def run_directory(name: str, results_root: Path = RESULTS_ROOT) -> Path:
 
 
 def _load_inputs(setup: CalibrationSetup) -> tuple[TargetSet, PriorSet]:
-    targets = load_targets(setup.targets_path)
+    targets = load_targets(setup.targets_path).for_scale(setup.scale)   # no survey targets below full scale
     priors = load_priors(setup.priors_path).for_trusts(setup.trusts)
     return targets, priors
 

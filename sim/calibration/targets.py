@@ -11,10 +11,16 @@ Statistic values:
                 (or against the one trust named by ``than``): 1 when its rank (1 = most extreme in
                 the stated direction; ties count in its favour) is <= ``within``, otherwise
                 ``rank - within + 1``; the observed value is therefore always 1.
+
+Survey statistics (``survey.<measure>``) are comparable with the evaluation only from a full-scale
+run (sim/survey.py, "Scale"): from a run whose survey is marked ``comparable: false`` (or, in a
+summary without the flag, a run below scale 1) they are NaN, and so is an ordering that compares
+such a run. A calibration below scale 1 uses ``TargetSet.for_scale`` and fits no survey targets.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import InputError, read_yaml, validation_message
+from sim.survey import MEASURES as SURVEY_MEASURES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TARGETS = REPO_ROOT / "calibration" / "targets.yaml"
@@ -104,6 +111,12 @@ class TargetSet(BaseModel):
             seen.add(target.id)
         return self
 
+    def for_scale(self, scale: float) -> TargetSet:
+        """The targets a run at ``scale`` can be compared with: no survey statistics below full scale."""
+        if scale >= 1:
+            return self
+        return self.model_copy(update={"targets": [t for t in self.targets if not is_survey_statistic(t.statistic)]})
+
     def for_trusts(self, trusts) -> list[Target]:
         """Targets that can be computed from runs of ``trusts`` (orderings need two or more)."""
         trusts = set(trusts)
@@ -127,10 +140,24 @@ def _check_statistic_name(name: str) -> None:
     head, _, tail = name.partition(".")
     if head == "cqc" and tail.isdigit() and len(tail) == 4:
         return
-    if head == "survey" and tail:
+    if head == "survey" and tail in SURVEY_MEASURES:
         return
     raise ValueError(f"unknown statistic '{name}'; allowed: {', '.join(SCALAR_STATISTICS)}, "
-                     "cqc.<year>, survey.<measure>")
+                     f"cqc.<year>, survey.<measure> with measure one of {', '.join(SURVEY_MEASURES)}")
+
+
+def is_survey_statistic(statistic: str) -> bool:
+    return statistic.partition(".")[0] == "survey"
+
+
+def survey_comparable(summary: dict) -> bool:
+    """Whether a run's survey measures are comparable with the evaluation's (a full-scale survey)."""
+    flag = summary.get("survey", {}).get("comparable")
+    if flag is None or (isinstance(flag, float) and math.isnan(flag)):
+        return float(summary.get("scale", 1.0)) >= 1
+    if isinstance(flag, str):   # a flag read back from a results table
+        return flag.strip().lower() == "true"
+    return bool(flag)
 
 
 def load_targets(path: str | Path = DEFAULT_TARGETS) -> TargetSet:
@@ -160,7 +187,7 @@ def summary_value(summary: dict, statistic: str) -> float:
     if head == "cqc":
         return rating_score(summary["cqc"][tail])
     if head == "survey":
-        return float(summary["survey"][tail])
+        return float(summary["survey"][tail]) if survey_comparable(summary) else float("nan")
     return float(summary[statistic])
 
 
@@ -168,6 +195,8 @@ def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
     compared = [target.trust, target.than] if target.than else list(summaries)
     values = {trust: summary_value(summaries[trust], target.statistic) for trust in compared}
     mine = values[target.trust]
+    if any(math.isnan(v) for v in values.values()):
+        return float("nan")
     if target.relation == "highest":
         rank = 1 + sum(v > mine for v in values.values())
     else:
