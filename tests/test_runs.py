@@ -46,11 +46,14 @@ def test_end_to_end_all_five_trusts(tmp_path):
                     "value_streams_2019_07", "rpiws_2019_07", "lead_time_baseline_hours", "lead_time_post_hours", "cqc"):
             assert key in s, (trust, key)
         assert s["lead_time_post_hours"] <= s["lead_time_baseline_hours"]
-        for key in ("actors", "ties", "reciprocity", "brokerage_simple", "brokerage_recip_in",
-                    "brokerage_recip_out", "brokerage_both"):
+        for key in ("actors", "ties", "dyad_reciprocity", "arc_reciprocity", "brokerage_simple",
+                    "brokerage_recip_in", "brokerage_recip_out", "brokerage_both", "comparable"):
             assert key in s["survey"], (trust, key)
+        assert s["survey"]["comparable"] is False          # a scale-0.05 survey is not the evaluation's
         edges = pd.read_csv(out / f"survey_network_{trust}.csv")
-        assert list(edges.columns) == ["source", "target"]
+        assert {"source", "target", "reciprocated"} <= set(edges.columns)
+        assert s["value_stream_selection"] in ("top_down", "bottom_up")
+        assert set(s["quality_contributions"]) >= {"settling", "engagement", "practice", "process", "noise"}
     manifest = json.loads((out / "manifest.json").read_text())
     for key in ("version", "git_commit", "scenarios", "parameters", "seed", "timings"):
         assert key in manifest
@@ -81,11 +84,14 @@ def test_invariants_hold_for_any_parameters_in_range(params, trust, seed):
     import datetime as dt
     result = simulate(load_scenario(trust), params, seed, scale=0.03, end=dt.date(2019, 9, 30))
     frame, s = result.timeseries, result.summary
-    for column in ("practising_share", "capability_mean", "engagement_mean", "morale_mean", "reciprocity"):
+    for column in ("practising_share", "capability_mean", "engagement_mean", "morale_mean", "network_arc_reciprocity"):
         assert frame[column].between(0, 1).all(), column
-    assert frame["quality"].between(0, 4).all()
+    assert np.isfinite(frame["quality"]).all()
+    # the terms of the quality change add up to the change (ODD 7.8)
+    contributions = frame.filter(like="quality_contribution_").sum(axis=1).to_numpy()
+    assert np.allclose(np.diff(frame["quality"].to_numpy()), contributions[1:])
     assert (frame["l4l_complete"] + frame["l4l_in_progress"] <= frame["staff"] + 1e-9).all()
     assert (np.diff(frame["rpiws"]) >= 0).all() and (np.diff(frame["value_streams"]) >= 0).all()
     assert 0 <= s["lead_time_post_hours"] <= s["lead_time_baseline_hours"]
     assert s["value_streams_2019_07"] <= max(s["rpiws_2019_07"], 0) or s["rpiws_2019_07"] == 0
-    assert not frame.drop(columns=["engagement_untrained", "trained_ties_reciprocity"]).isna().any().any()
+    assert not frame.drop(columns=["engagement_untrained", "trained_arc_reciprocity"]).isna().any().any()

@@ -1,0 +1,87 @@
+"""Relationships emerge (ODD 7.4): exchange gets ties returned, disuse lets them fade, one-way
+messenger ties make a divide, reflective routines bring teams together."""
+
+import datetime as dt
+
+import numpy as np
+
+from sim import engagement, relationships
+from sim.network import ImprovementNetwork
+from tests.conftest import run_model
+
+
+def _one_way_pairs(n_pairs: int) -> ImprovementNetwork:
+    net = ImprovementNetwork(2 * n_pairs)
+    net.add(np.arange(0, 2 * n_pairs, 2), np.arange(1, 2 * n_pairs, 2), 0, "cohort")
+    return net
+
+
+def test_exchange_gets_ties_returned_and_culture_speeds_it(params):
+    n = 400
+    returned = {}
+    for culture in (0.0, 1.0):
+        net = _one_way_pairs(n)
+        active = np.ones(2 * n)
+        relationships.exchange_and_fade(net, active, active, culture, 4, 4, np.random.default_rng(1), params)
+        returned[culture] = net.reciprocated.sum() / 2
+    assert 0 < returned[0.0] < returned[1.0] <= n
+    # nobody talks, nothing is returned
+    net = _one_way_pairs(n)
+    relationships.exchange_and_fade(net, np.zeros(2 * n), np.ones(2 * n), 1.0, 4, 4, np.random.default_rng(1), params)
+    assert not net.reciprocated.any()
+
+
+def test_unused_ties_fade_and_are_forgotten_but_work_ties_stay(params):
+    net = ImprovementNetwork(4)
+    net.add([0], [1], 0, "cohort")
+    net.add([2], [3], 0, "work", lasting=True)
+    silent = np.zeros(4)
+    rng = np.random.default_rng(0)
+    for week in range(0, 52 * 10, 4):
+        relationships.exchange_and_fade(net, silent, silent, 0.0, 4, week, rng, params)
+    assert list(zip(net.source, net.target)) == [(2, 3)]
+
+
+def test_return_needs_the_receivers_engagement(params):
+    n = 400
+    net = _one_way_pairs(n)
+    talkers = np.ones(2 * n)
+    relationships.exchange_and_fade(net, talkers, np.zeros(2 * n), 1.0, 4, 4, np.random.default_rng(2), params)
+    assert not net.reciprocated.any()
+
+
+def test_one_way_ties_from_the_trained_make_a_divide_returned_ones_do_not():
+    trained = np.array([True, False, False])
+    net = ImprovementNetwork(3)
+    net.add([0, 0], [1, 2], 0, "messenger")
+    net.add([2], [0], 0, "returned")              # 2 talks back to 0
+    share = engagement.divide(net, trained)
+    assert share[1] == 1.0 and share[2] == 0.0 and share[0] == 0.0
+
+
+def test_messengers_reach_only_untrained_teammates():
+    rng = np.random.default_rng(3)
+    team = np.repeat(np.arange(4), 10)
+    first, sizes = np.arange(0, 40, 10), np.full(4, 10)
+    untrained = np.ones(40, dtype=bool)
+    untrained[[1, 2, 3]] = False
+    source, target = relationships.messengers(np.array([0, 15]), untrained, 3, team, first, sizes, rng)
+    assert len(source) and untrained[target].all() and (team[source] == team[target]).all()
+
+
+def test_reflective_routines_raise_cross_team_reciprocity():
+    end = dt.date(2017, 6, 30)
+    with_routines = run_model("SATH", {"culture": {"reflective_routines": True}}, end=end)
+    without = run_model("SATH", end=end)
+    net = with_routines.network
+    origins = net.origin[net.reciprocated]
+    assert (origins == 6).any()                   # 'reflective' ties, returned by construction
+    assert with_routines.network.arc_reciprocity() > without.network.arc_reciprocity()
+
+
+def test_a_ceo_joins_an_l4l_cohort_and_gains_its_ties():
+    model = run_model("SASH", end=dt.date(2020, 6, 30))
+    ceo = model.ceo_slot
+    assert model.staff.l4l[ceo] != 0
+    cohort_ties = (model.network.source == ceo) & (model.network.origin == 2)
+    assert cohort_ties.any()
