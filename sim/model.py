@@ -72,6 +72,7 @@ class TrustModel(mesa.Model):
         self._staff_kpo(0)
         self.network = ImprovementNetwork(n)
         self._build_work_network()
+        self.divide = np.zeros(n)            # nobody carries the method yet (ODD 7.4)
         self.staff_agents = list(StaffAgent.create_agents(self, n, np.arange(n)))
         self.kpo = KpoBudget(self.ctx, p)
         self.training = TrainingProgramme(self)
@@ -237,7 +238,7 @@ class TrustModel(mesa.Model):
         s, p, ctx = self.staff, self.params, self.ctx
         trained = s.trained()
         goal = engagement.target(p, self.commitment, bool(ctx.programme_active[week]), self.culture, trained,
-                                 float(ctx.pressure[week]), engagement.divide(self.network, trained))
+                                 float(ctx.pressure[week]), self.divide)
         peers = engagement.peer_mean(self.network, s.engagement, p["one_way_efficiency"])
         s.engagement = engagement.updated(s.engagement, goal, peers, p)
 
@@ -302,6 +303,7 @@ class TrustModel(mesa.Model):
         activity = relationships.talk_activity(s.engagement, s.trained(), s.practising, p)
         relationships.exchange_and_fade(self.network, activity, s.engagement, self.culture, RELATIONSHIPS_EVERY,
                                         week, self.rng, p)
+        self.divide = engagement.divide(self.network, s.trained())   # felt over the month's exchanges
         self.network_measures = self._network_measures()
 
     def _network_measures(self) -> dict[str, float]:

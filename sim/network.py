@@ -68,14 +68,25 @@ class ImprovementNetwork:
         self.last_active[old] = week
         new = keys[~found]
         if len(new):
-            at = pos[~found]
             values = dict(keys=new, source=new // self.n, target=new % self.n, weight=weight, lasting=lasting,
                           reciprocated=False, last_active=week, origin=ORIGIN[origin])
-            for name in self._FIELDS:
-                setattr(self, name, np.insert(getattr(self, name), at, values[name]))
+            self._merge(pos[~found], values)
             self._set_reciprocated(self.reverse_keys(new), True)
             self._set_reciprocated(new, self._has(self.reverse_keys(new))[0])
         self._cache.clear()
+
+    def _merge(self, at: np.ndarray, values: dict) -> None:
+        """Insert new ties at sorted positions ``at`` (as np.insert would), all fields in one pass."""
+        total = len(self.keys) + len(at)
+        new_rows = at + np.arange(len(at))
+        old_rows = np.ones(total, dtype=bool)
+        old_rows[new_rows] = False
+        for name in self._FIELDS:
+            current = getattr(self, name)
+            merged = np.empty(total, dtype=current.dtype)
+            merged[old_rows] = current
+            merged[new_rows] = values[name]
+            setattr(self, name, merged)
 
     def _set_reciprocated(self, keys: np.ndarray, value) -> None:
         found, pos = self._has(keys)
