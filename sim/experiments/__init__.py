@@ -5,5 +5,6 @@
 - `batch`: the one parallel, resumable batch runner (joblib locally, Dask via ``scheduler``).
 - `sensitivity`: Morris and Sobol indices with SALib, convergence, CSV and plots.
 - `compare`: a scenario against variants over an ensemble of parameter sets.
-- `cli`: ``register(subparsers)`` adds ``sweep``, ``sensitivity`` and ``compare`` to orgsim's CLI.
+- `claims`, `validate`: the evaluation's causal claims (experiments/claims.yaml) checked over an ensemble.
+- `cli`: ``register(subparsers)`` adds ``sweep``, ``sensitivity``, ``compare`` and ``validate`` to orgsim's CLI.
 """

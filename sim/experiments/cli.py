@@ -1,4 +1,4 @@
-"""Command-line subcommands ``sweep``, ``sensitivity`` and ``compare``.
+"""Command-line subcommands ``sweep``, ``sensitivity``, ``compare`` and ``validate`` (sim/experiments/validate.py).
 
 ``register(subparsers)`` adds them to an argparse subparsers object; each sets
 ``handler=<function(args) -> int>`` as a default. Handlers raise sim.errors.InputError for bad
@@ -15,7 +15,7 @@ from pathlib import Path
 from sim.argtypes import add_workers_option, positive_int, scale
 from sim.errors import InputError
 from sim.experiments import compare as comparison
-from sim.experiments import sensitivity
+from sim.experiments import sensitivity, validate
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
 from sim.experiments.figures import save
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
@@ -53,6 +53,8 @@ def register(subparsers) -> None:
                          help=f"comma-separated outputs ({','.join(DEFAULT_COMPARE_OUTPUTS)})")
     _add_runner_options(what_if, default_out="results/compare/<base>-vs-<variants>")
     what_if.set_defaults(handler=run_compare)
+
+    validate.register(subparsers)
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
