@@ -178,7 +178,13 @@ def statistic(claim, role: str | None = None):
         return lambda v, w: weighted_mean(np.abs(v["variant"] - v["base"]) - sign * (v["reference"] - v["base"]), w)
     if isinstance(claim, PatternClaim):
         return lambda v, w: weighted_mean(v[role], w)
-    return lambda v, w: 1.0 - weighted_mean(v["high_off"] - v["low_off"], w) / weighted_mean(v["high"] - v["low"], w)
+    return lambda v, w: _share_closed(weighted_mean(v["high_off"] - v["low_off"], w),
+                                      weighted_mean(v["high"] - v["low"], w))
+
+
+def _share_closed(gap_off: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(gap != 0, 1.0 - gap_off / np.where(gap != 0, gap, 1.0), np.nan)
 
 
 def bootstrap(values: dict[str, np.ndarray], set_weights: np.ndarray, function, level: float,
@@ -217,24 +223,25 @@ def evaluate(claims, arm_list: list[Arm], runs: pd.DataFrame, set_weights: np.nd
         for part in parts:
             outcome = _outcome(claim, part)
             row = {"claim": claim.name, "part": part or "", "kind": claim.kind, "outcome": outcome_label(outcome),
-                   "rule": rule(claim), "threshold": getattr(claim, "threshold", math.nan), "level": claim.level, "evidence": " ".join(claim.evidence.split())}
+                   "rule": rule(claim), "threshold": getattr(claim, "threshold", math.nan), "level": claim.level,
+                   "evidence": " ".join(claim.evidence.split())}
             used = {part: roles[part]} if part else roles
             values = outcome_values(runs, outcome)
             if values is None:
                 key = outcome.key if isinstance(outcome, Indicator) else outcome
                 rows.append({**row, "pairs": 0, "status": "not available",
-                             "note": f"the runs report no '{key}' (a summary key the model does not write yet)"})
+                             "note": f"the runs report no '{key}' (not a summary key of this model version)"})
                 continue
             matrices = {role: paired_matrix(runs, arm_list.index(arm), values, sets, replicates)
                         for role, arm in used.items()}
             estimate, low, high, complete = bootstrap(matrices, set_weights, statistic(claim, part), claim.level,
                                                       resamples, seed)
-            status, note = judge(claim, estimate, low, high, matrices, set_weights)
+            status, note = judge(claim, estimate, low, high, matrices, set_weights, complete)
             rows.append({**row, "effect": estimate, "interval_low": low, "interval_high": high, "pairs": complete,
                          "status": status, "note": note, "detail": detail(claim, matrices, set_weights, part)})
             pairs.extend(_pair_rows(claim.name, part, used, matrices, set_weights))
-    columns = ["claim", "part", "kind", "outcome", "rule", "threshold", "effect", "interval_low", "interval_high", "level",
-               "pairs", "status", "detail", "note", "evidence"]
+    columns = ["claim", "part", "kind", "outcome", "rule", "threshold", "effect", "interval_low", "interval_high",
+               "level", "pairs", "status", "detail", "note", "evidence"]
     return pd.DataFrame(rows).reindex(columns=columns), pd.DataFrame(pairs)
 
 
@@ -255,26 +262,26 @@ def rule(claim) -> str:
     return f"share of the {claim.high}-{claim.low} gap closed >= {claim.threshold:g}"
 
 
-def judge(claim, estimate: float, low: float, high: float, matrices, set_weights) -> tuple[str, str]:
-    if not np.isfinite(estimate):
+def judge(claim, estimate: float, low: float, high: float, matrices, set_weights, complete: int) -> tuple[str, str]:
+    if complete == 0:
         return "fail", "no complete pairs"
+    if isinstance(claim, GapShareClaim):
+        gap = _mean_of(matrices["high"] - matrices["low"], set_weights)
+        if not gap > 0:
+            return "fail", f"{claim.high} is not above {claim.low} without the override (mean gap {gap:.3g})"
     if isinstance(claim, EffectClaim):
         passed = low > 0 if claim.expected == "higher" else high < 0
     elif isinstance(claim, SmallerEffectClaim):
         passed = high < 0
-    elif isinstance(claim, PatternClaim):
-        passed = estimate >= claim.threshold
     else:
-        gap = _mean_of(matrices["high"] - matrices["low"], set_weights)
-        if not gap > 0:
-            return "fail", f"{claim.high} is not above {claim.low} without the override (mean gap {gap:.3g})"
         passed = estimate >= claim.threshold
     return ("pass" if passed else "fail"), ""
 
 
 def _mean_of(matrix: np.ndarray, set_weights: np.ndarray) -> float:
-    weights = np.repeat(set_weights / np.sum(set_weights) / matrix.shape[1], matrix.shape[1]) * np.isfinite(matrix.reshape(-1))
-    return float(weighted_mean(np.nan_to_num(matrix.reshape(-1)), weights))
+    values = matrix.reshape(-1)
+    weights = np.repeat(set_weights / np.sum(set_weights) / matrix.shape[1], matrix.shape[1]) * np.isfinite(values)
+    return float(weighted_mean(np.nan_to_num(values), weights))
 
 
 def detail(claim, matrices, set_weights, part) -> str:
@@ -314,7 +321,7 @@ def write_outputs(table: pd.DataFrame, pairs: pd.DataFrame, out_dir: Path, optio
               "claims_sha256": hashlib.sha256(Path(options["claims"]).read_bytes()).hexdigest(),
               "claims_as_validated": claims.model_dump(mode="json"),
               "interval": "two-stage bootstrap: parameter sets by weight, then replicates within each set",
-              "statuses": dict(zip(table["claim"] + table["part"].map(lambda p: f"[{p}]" if p else ""), table["status"]))}
+              "statuses": {_row_label(row): row["status"] for _, row in table.iterrows()}}
     paths[2] = save(plot_claims(table), paths[2])
     paths[1].write_text(markdown_report(table, record, paths[2].name))
     pairs.to_csv(paths[3], index=False, float_format="%.6g")
@@ -361,11 +368,13 @@ def markdown_report(table: pd.DataFrame, record: dict, figure: str) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for _, row in table.iterrows():
-        detail_text = row["note"] if row["status"] == "not available" or not isinstance(row["detail"], str) else row["detail"]
+        available = row["status"] != "not available" and isinstance(row["detail"], str)
+        detail_text = row["detail"] if available else row["note"]
         if row["status"] != "not available" and isinstance(row["note"], str) and row["note"]:
             detail_text += f"; {row['note']}"
-        lines.append(f"| {_row_label(row)} | {row['outcome']} | {row['rule']} | {_interval_text(row)} | "
-                     f"{int(row['pairs'])} | **{row['status']}** | {detail_text} |")
+        cells = [_row_label(row), row["outcome"], row["rule"], _interval_text(row), int(row["pairs"]),
+                 f"**{row['status']}**", detail_text]
+        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
     lines += ["", f"![Effects with intervals]({figure})", "", "## Evidence", ""]
     for claim, evidence in dict(zip(table["claim"], table["evidence"])).items():
         lines.append(f"- **{claim}**: {evidence}")
