@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 import sim
-from sim.argtypes import positive_int, scale
+from sim.argtypes import add_workers_option, positive_int, scale
 from sim.errors import InputError
 from sim.experiments.batch import OutputSelection, run_batch
 from sim.experiments.claims import (Arm, EffectClaim, GapShareClaim, Indicator, PatternClaim, SHIPPED_CLAIMS,
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced, fast check: scale {scale}, {sets} sets (with --posterior), {replicates} "
                              "replicates, {resamples} resamples, unless given".format(**QUICK))
-    parser.add_argument("--workers", type=positive_int, default=1, help="local worker processes (1)")
+    add_workers_option(parser)
     parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://scheduler-host:8786): run on that cluster")
     parser.add_argument("--out", type=Path, help=f"results folder (default {DEFAULT_OUT}, {DEFAULT_OUT}-quick with "
                                                  "--quick); re-running resumes it")
