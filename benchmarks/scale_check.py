@@ -109,9 +109,10 @@ def verdict_table(table: pd.DataFrame) -> pd.DataFrame:
 def markdown(frame: pd.DataFrame, seeds: int) -> str:
     columns = [f"scale {scale:g}" for scale in frame.columns]
     lines = [f"Relative difference of the mean from full scale ({seeds} seeds per trust and scale, default "
-             "parameters): the largest over the five trusts, or that of the trust named. safe: every trust within {TOLERANCE:.0%} or within {SD_TOLERANCE} run-to-run "
-             "standard deviations; noisy: some trust further off, but within 2 standard errors; biased: further "
-             "off and beyond the noise (the worst trust named).", "",
+             "parameters): the largest over the five trusts, or that of the trust named. "
+             f"safe: every trust within {TOLERANCE:.0%} or within {SD_TOLERANCE} run-to-run standard deviations; "
+             "noisy: some trust further off, but within 2 standard errors; biased: further off and beyond the "
+             "noise.", "",
              "| output | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     lines += [f"| `{output}` | " + " | ".join(str(v) for v in row) + " |" for output, row in frame.iterrows()]
     return "\n".join(lines) + "\n"

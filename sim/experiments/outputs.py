@@ -49,6 +49,66 @@ DEFAULT_COMPARE_OUTPUTS = (
 )
 
 
+# What each output means and its unit, for figure titles and axes. Counts are of staff (or workshops)
+# at full scale whatever the run's scale. An output without an entry is shown by its name.
+OUTPUT_LABELS = {
+    "staff": "Staff (headcount)",
+    "weeks": "Weeks simulated",
+    "l4l_complete_2021_03": "L4L complete, Mar 2021 (staff)",
+    "l4l_in_progress_2021_03": "L4L in progress, Mar 2021 (staff)",
+    "alt_complete_2021_03": "ALT complete, Mar 2021 (staff)",
+    "alt_in_progress_2021_03": "ALT in progress, Mar 2021 (staff)",
+    "value_streams_2019_07": "Value streams by Jul 2019 (count)",
+    "rpiws_2019_07": "RPIWs by Jul 2019 (count)",
+    "rpiws_measured_2019_07": "RPIWs with lead-time measures, Jul 2019 (count)",
+    "lead_time_baseline_hours": "Lead time before RPIWs (hours)",
+    "lead_time_post_hours": "Lead time after RPIWs (hours)",
+    "lead_time_reduction": "Lead-time reduction, RPIWs to Jul 2019 (share 0-1)",
+    "rpiws_total": "RPIWs held, whole run (count)",
+    "rpiws_cancelled": "RPIWs cancelled, whole run (count)",
+    "quality_final": "Quality index at the end (CQC band limits at 1, 2, 3)",
+    "engagement_mean_final": "Mean engagement at the end (0-1)",
+    "practising_share_final": "Share of staff practising at the end (0-1)",
+    "morale_final": "Mean morale at the end (0-1)",
+    "leavers_total": "Leavers, whole run (staff)",
+    "cqc_latest_score": "Latest CQC rating (0 inadequate .. 3 outstanding)",
+}
+SERIES_LABELS = {
+    "quality": "Quality index (CQC band limits at 1, 2, 3)",
+    "practising_share": "Share of staff practising (0-1)",
+    "l4l_complete": "L4L complete (staff)",
+    "l4l_in_progress": "L4L in progress (staff)",
+    "alt_complete": "ALT complete (staff)",
+    "alt_in_progress": "ALT in progress (staff)",
+    "rpiws": "RPIWs held, cumulative",
+    "rpiws_cancelled": "RPIWs cancelled, cumulative",
+    "value_streams": "Value streams opened",
+    "lead_time_removed_share": "Lead time removed (share 0-1)",
+    "engagement_mean": "Mean engagement (0-1)",
+    "morale_mean": "Mean morale (0-1)",
+    "reciprocity": "Reciprocity of all ties (share 0-1)",
+    "trained_ties_reciprocity": "Reciprocity among trained staff (share 0-1)",
+    "ties": "Ties (count)",
+    "ceo_commitment": "CEO commitment (0-1)",
+    "regulatory_pressure": "Regulatory pressure (0-1)",
+}
+
+
+def output_label(name: str) -> str:
+    """A summary output's meaning and unit (``cqc_<year>`` and ``survey_<measure>`` by pattern)."""
+    if name in OUTPUT_LABELS:
+        return OUTPUT_LABELS[name]
+    if name.startswith("cqc_") and name[4:].isdigit():
+        return f"CQC rating, {name[4:]} inspection"
+    if name.startswith("survey_"):
+        return f"Dec 2018 survey: {name[7:].replace('_', ' ')}"
+    return name
+
+
+def series_label(name: str) -> str:
+    return SERIES_LABELS.get(name, name.replace("_", " "))
+
+
 def flatten_summary(summary: dict) -> dict:
     """One flat dict of scalars from a run summary (``cqc`` and ``survey`` dicts become prefixed keys)."""
     row = {}
