@@ -95,10 +95,12 @@ def _by_trust(frame: pd.DataFrame):
 
 def finish(fig, title: str, path: Path, note: str = "") -> None:
     """Title wrapped to the figure's width, the note under the panels, saved whole (nothing cut off)."""
-    width_chars = max(40, int(fig.get_figwidth() * 9))
-    fig.suptitle("\n".join(textwrap.wrap(title, width_chars)))
-    if note:
-        fig.text(0.5, 0.0, "\n".join(textwrap.wrap(note, int(fig.get_figwidth() * 14))), ha="center", va="top",
+    lines = textwrap.wrap(title, max(40, int(fig.get_figwidth() * 9)))
+    fig.tight_layout()
+    # above the figure's top edge, so above every panel title; bbox_inches="tight" keeps it
+    fig.suptitle("\n".join(lines), y=1.0, va="bottom")
+    if note:   # below the figure's bottom edge, so below every tick label; bbox_inches="tight" keeps it
+        fig.text(0.5, -0.01, "\n".join(textwrap.wrap(note, int(fig.get_figwidth() * 14))), ha="center", va="top",
                  fontsize=8, color="#444444")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -108,7 +110,7 @@ def rating_bands(ax, low: float = 0.0, high: float = 4.0) -> None:
     """The CQC bands of the quality index as background (a rating is the band quality lies in)."""
     for band, colour in enumerate(BAND_COLOURS):
         ax.axhspan(band, band + 1, color=colour, zorder=0)
-    ax.set_ylim(min(0.0, low), max(4.0, high))
+    ax.set_ylim(min(0.0, low) - 0.05, max(4.0, high) + 0.05)
 
 
 def rating_axis(ax) -> None:
@@ -181,7 +183,7 @@ def plot_quality(frame, summary: dict, path, note: str = "", observed: dict | No
     trusts = list(dict.fromkeys(frame["trust"]))
     fig, axes = plt.subplots(1, len(trusts), figsize=(3.6 * len(trusts) + 0.8, 3.8), sharey=True, squeeze=False)
     for ax, (trust, part) in zip(axes[0], _by_trust(frame)):
-        rating_bands(ax, float(part["quality"].min()), float(part["quality"].max()))
+        rating_bands(ax, float(frame["quality"].min()), float(frame["quality"].max()))
         ax.plot(part["date"], part["quality"], color="black", lw=1.2, label="quality index")
         dates = inspection_dates(trust, summary[trust])
         first = True
@@ -217,8 +219,11 @@ def plot_comparison(summary: dict, path, note: str = "", observed: dict | None =
             rating_axis(ax)
             offsets = 0.7
         else:
-            bars = ax.bar(range(len(trusts)), values, color="#4c72b0", label="simulated")
-            ax.bar_label(bars, fmt="%.3g", fontsize=8)
+            bars = ax.bar(range(len(trusts)), values, color="#a6bddb", label="simulated")
+            # inside the bar, so an observation's X never hides it; a zero bar reads 0 at the baseline
+            ax.bar_label(bars, [f"{v:.3g}" if v else "" for v in values], fontsize=8, label_type="center")
+            for x in (x for x, v in enumerate(values) if v == 0):
+                ax.annotate("0", (x, 0), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
             ax.grid(axis="y", alpha=0.3)
             offsets = 0.0
         xs = [x for x, s in enumerate(seen) if s is not None]
@@ -270,9 +275,6 @@ def plot_run(folder: Path, frame: pd.DataFrame, summary: dict) -> None:
 
 
 # -- the posterior ensemble: trajectories with bands -------------------------------------------
-ENSEMBLE_SERIES = ("quality", "practising_share", "l4l_complete", "l4l_in_progress", "rpiws")
-
-
 def draw_band(ax, part: pd.DataFrame, colour: str, label: str | None = None) -> None:
     """Median line with the 50% (dark) and 90% (light) bands of one quantile table (date, q05 .. q95)."""
     dates = pd.to_datetime(part["date"])
@@ -301,6 +303,7 @@ def plot_ensemble_trajectories(bands: pd.DataFrame, path: Path, note: str = "") 
                 mark_observed_ratings(ax, observed[trust]["cqc"], inspection_dates(trust))
                 if col == 0:
                     rating_axis(ax)
+                    ax.set_ylabel(series_label(variable), fontsize=8)
                 else:
                     ax.set_yticklabels([])
             else:
