@@ -28,6 +28,10 @@ from sim.scenario import RATINGS  # noqa: E402
 BAND_COLOURS = ("#f4cccc", "#fce5cd", "#d9ead3", "#cfe2f3")
 RATING_LABELS = ("Inadequate", "Requires improvement", "Good", "Outstanding")
 SHORT_RATING = {"inadequate": "I", "requires_improvement": "RI", "good": "G", "outstanding": "O"}
+RATING_NAMES = {"inadequate": "inadequate", "requires_improvement": "req. impr.", "good": "good",
+                "outstanding": "outstanding"}
+RATING_COLOURS = {"inadequate": "#c0392b", "requires_improvement": "#e67e22", "good": "#27ae60",
+                  "outstanding": "#2c7fb8"}
 # one look per trust, distinct in colour, line style and marker, so that overlapping lines stay visible
 STYLES = ({"color": "#1f77b4", "linestyle": "-", "marker": "o"}, {"color": "#ff7f0e", "linestyle": "--", "marker": "s"},
           {"color": "#2ca02c", "linestyle": "-.", "marker": "^"}, {"color": "#d62728", "linestyle": ":", "marker": "D"},

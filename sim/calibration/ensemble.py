@@ -184,6 +184,8 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
                        scheduler=scheduler, progress=progress,
                        description={"kind": "posterior-predictive ensemble", "posterior": str(posterior_path)})
     runs = result.runs
+    if progress:
+        print(f"summarising {len(runs)} runs" + (" and drawing the figures" if figures else ""), flush=True)
     stats = statistics_table(runs, targets)
     summary = {
         "posterior": str(posterior_path),

@@ -23,6 +23,8 @@ import pandas as pd  # noqa: E402
 from pyabc.weighted_statistics import weighted_quantile  # noqa: E402
 
 from sim.errors import InputError  # noqa: E402
+from sim.experiments.outputs import output_label  # noqa: E402
+from sim.plots import RATING_COLOURS, RATING_NAMES, finish, plot_ensemble_trajectories  # noqa: E402
 
 from .ensemble import run_posterior_ensemble  # noqa: E402
 from .known_misses import KnownMisses, load_known_misses  # noqa: E402
@@ -37,8 +39,7 @@ ACCEPTANCE_COUNTS = ("l4l_complete_2021_03", "l4l_in_progress_2021_03", "rpiws_2
 CHECK_COLUMNS = {"latest_cqc": "latest ok", "direction": "direction ok",
                  **{c: c for c in ACCEPTANCE_COUNTS}, "lead_time_reduction": "lead_time_reduction"}
 PINNED, PARTLY = 0.5, 0.8   # 90% posterior width / prior width below which a parameter counts as pinned
-SHORT = {"inadequate": "inadequate", "requires_improvement": "req. impr.", "good": "good", "outstanding": "outstanding"}
-COLOURS = {"inadequate": "#c0392b", "requires_improvement": "#e67e22", "good": "#27ae60", "outstanding": "#2c7fb8"}
+SHORT, COLOURS = RATING_NAMES, RATING_COLOURS
 
 
 # -- numbers ---------------------------------------------------------------------------------
@@ -151,9 +152,6 @@ def _fit_trusts(fit: dict) -> list[str]:
 
 def plot_target_fit(fit: dict, targets: TargetSet, path: Path, note: str = "") -> None:
     """Every count and ratio target: the ensemble's median, 50% bar and 90% line per trust, observed X."""
-    from sim.experiments.outputs import output_label
-    from sim.plots import finish
-
     statistics = [s for s in dict.fromkeys(t.statistic for t in targets.targets if t.kind in ("count", "ratio"))]
     trusts = _fit_trusts(fit) or list(TRUST_NAMES)
     ncols = 3
@@ -180,8 +178,6 @@ def plot_target_fit(fit: dict, targets: TargetSet, path: Path, note: str = "") -
 
 def plot_cqc_trajectories(summary: dict, targets: TargetSet, path: Path, note: str = "") -> None:
     """Per trust and inspection: the share of runs at each CQC rating (labelled), the published rating named."""
-    from sim.plots import finish
-
     trusts = [t for t in TRUST_NAMES if t in summary["trusts"]]
     fig, axes = plt.subplots(1, len(trusts), figsize=(3.2 * len(trusts) + 0.6, 3.6), sharey=True, squeeze=False)
     observed = {}
@@ -220,8 +216,6 @@ def write_ensemble_figures(folder, out_dir=None, targets_path=DEFAULT_TARGETS) -
     fit_targets.png, cqc_trajectories.png and, if the series were kept, trajectories.png; into ``out_dir``
     (default: the ensemble's folder). Returns the paths written."""
     import json
-
-    from sim.plots import plot_ensemble_trajectories
 
     folder = Path(folder)
     out_dir = Path(out_dir) if out_dir else folder
