@@ -18,7 +18,7 @@ from sim.experiments import compare as comparison
 from sim.experiments import sensitivity
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
-from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS
+from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS, write_sweep_summary
 from sim.experiments.schema import Experiment, load_experiment
 
 RESULTS_DIR = Path("results")
@@ -92,6 +92,10 @@ def run_sweep(args) -> int:
     if result is None:
         return 130
     print(f"{result.computed} runs computed, {result.done_before} reused; results in {result.out_dir}")
+    title = (f"{experiment.name}: {experiment.replicates} replicate(s) per design point, scale {experiment.scale:g}"
+             f"{f', to {experiment.end}' if experiment.end else ''}; parameters not varied at their defaults")
+    written = write_sweep_summary(result.runs, experiment.outputs.final, result.out_dir, title)
+    print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 
