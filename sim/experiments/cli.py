@@ -111,17 +111,13 @@ def run_sensitivity(args) -> int:
         return 130
     indices = sensitivity.analyse(experiment, result.runs, num_resamples=args.resamples, conf_level=args.conf_level,
                                   seed=experiment.design.seed)
-    written = sensitivity.write_analysis(indices, result.out_dir / "analysis")
-    print(_headline_indices(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates)
+    print(sensitivity.headline(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in sensitivity.advice(indices, experiment.replicates) or ["no flags: indices in range, distinguishable "
+                                                                      "from zero where ranked, ranking stable"]:
+        print(f"* {line}")
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
-
-
-def _headline_indices(indices):
-    main_index = "ST" if indices["method"].iloc[0] == "sobol" else "mu_star"
-    final = indices[(indices["n"] == indices["n"].max()) & (indices["index"] == main_index)]
-    top = final.sort_values(["case", "output", "value"], ascending=[True, True, False])
-    return top.groupby(["case", "output"], sort=False).head(5)[["case", "output", "parameter", "index", "value", "conf"]]
 
 
 def _run_experiment(experiment: Experiment, args) -> BatchResult | None:
