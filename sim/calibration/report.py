@@ -225,6 +225,7 @@ def write_ensemble_figures(folder, out_dir=None, targets_path=DEFAULT_TARGETS) -
     summary = json.loads(summary_path.read_text())
     targets = load_targets(targets_path)
     note = ensemble_note(summary)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "fit_targets.png", out_dir / "cqc_trajectories.png"]
     plot_target_fit(summary["targets"], targets, written[0], note)
     plot_cqc_trajectories(summary, targets, written[1], note)

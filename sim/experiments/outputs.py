@@ -168,7 +168,8 @@ POINT_KEYS = ("case", "point")
 
 def varied_inputs(runs: pd.DataFrame) -> list[str]:
     """The design's inputs that vary between runs: scenario factors (``factor_*``) and parameters (``param_*``)."""
-    return [c for c in runs.columns if c.startswith(("factor_", "param_")) and runs[c].nunique(dropna=False) > 1]
+    return [c for prefix in ("factor_", "param_") for c in runs.columns
+            if c.startswith(prefix) and runs[c].nunique(dropna=False) > 1]
 
 
 def design_point_summary(runs: pd.DataFrame, outputs: list[str]) -> pd.DataFrame:
