@@ -120,9 +120,11 @@ def markdown(frame: pd.DataFrame, seeds: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scales", default="0.05,0.1,0.25,0.5,1.0", help="comma-separated scales; the largest is the reference")
+    parser.add_argument("--scales", default="0.05,0.1,0.25,0.5,1.0",
+                        help="comma-separated scales; the largest is the reference")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per trust and scale (10)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="stop the runs at this date (outputs after it are not checked)")
+    parser.add_argument("--end", type=dt.date.fromisoformat,
+                        help="stop the runs at this date (outputs after it are not checked)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     parser.add_argument("--out", type=Path, default=Path("results/scale_check"), help="folder (results/scale_check)")
     args = parser.parse_args()

@@ -8,7 +8,6 @@ calibration/targets.yaml), so that a reader never takes one illustrative run for
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import textwrap
 from pathlib import Path

@@ -177,9 +177,9 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
     specs = ensemble_specs(posterior, trusts, seed, scale, n_draws, end)
     if progress:
         draws = len(specs) // len(trusts)
+        where = f"on Dask at {scheduler}" if scheduler else f"with {workers} worker(s)"
         print(f"posterior-predictive ensemble: {draws} draws x {len(trusts)} trust(s) = {len(specs)} runs at scale "
-              f"{scale}" + (f" on Dask at {scheduler}" if scheduler else f" with {workers} worker(s)") + f" -> {out_dir}",
-              flush=True)
+              f"{scale} {where} -> {out_dir}", flush=True)
     result = run_batch(specs, out_dir / "ensemble_runs", OutputSelection(series=ENSEMBLE_SERIES), workers=workers,
                        scheduler=scheduler, progress=progress,
                        description={"kind": "posterior-predictive ensemble", "posterior": str(posterior_path)})

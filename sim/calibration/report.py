@@ -11,6 +11,7 @@ left-out trust's prediction against its observations.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 
@@ -215,8 +216,6 @@ def write_ensemble_figures(folder, out_dir=None, targets_path=DEFAULT_TARGETS) -
     """Draw an ensemble's figures from its files (ensemble_summary.json, ensemble_series.csv) without rerunning it:
     fit_targets.png, cqc_trajectories.png and, if the series were kept, trajectories.png; into ``out_dir``
     (default: the ensemble's folder). Returns the paths written."""
-    import json
-
     folder = Path(folder)
     out_dir = Path(out_dir) if out_dir else folder
     summary_path = folder / "ensemble_summary.json"

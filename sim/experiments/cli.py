@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     what_if.add_argument("--outputs", type=_names, default=list(DEFAULT_COMPARE_OUTPUTS),
                          help=f"comma-separated outputs ({','.join(DEFAULT_COMPARE_OUTPUTS)})")
     what_if.add_argument("--yes", action="store_true",
-                         help=f"run a comparison of more than {comparison.CONFIRM_RUNS} runs (otherwise refused, nothing written)")
+                         help=f"run a comparison of more than {comparison.CONFIRM_RUNS} runs (refused otherwise)")
     _add_runner_options(what_if, default_out="results/compare/<base>-vs-<variants>")
     what_if.set_defaults(handler=run_compare)
 
@@ -146,7 +146,8 @@ def run_compare(args) -> int:
     sets = comparison.load_parameter_sets(args.posterior, args.max_sets, args.seed)
     scenarios = [args.base, *args.variants]
     runs = len(scenarios) * len(sets) * args.replicates
-    plan = comparison.describe_runs(sets, args.posterior, args.max_sets, args.replicates, scenarios, args.scale, args.end)
+    plan = comparison.describe_runs(sets, args.posterior, args.max_sets, args.replicates, scenarios, args.scale,
+                                    args.end)
     check_run_budget(runs, args.max_runs, plan)
     comparison.check_confirmed(plan, runs, args.yes)
     print(f"compare {args.base} against {', '.join(args.variants)}: {plan}", flush=True)

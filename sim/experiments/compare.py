@@ -37,6 +37,8 @@ from sim.scenario import deep_merge, load_scenario
 BOOTSTRAP_RESAMPLES = 2000
 CONFIRM_RUNS = 400          # more runs than this need --yes
 SERIES = ("quality", "practising_share", "l4l_complete")   # weekly series kept for the base-against-variant bands
+BAND_QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+CQC_LIMITS = ((1, "inadequate | req. impr."), (2, "req. impr. | good"), (3, "good | outstanding"))
 RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
 
 
@@ -230,7 +232,8 @@ def check_confirmed(description: str, runs: int, confirmed: bool) -> None:
 
 
 def rating_shares(runs: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
-    """Per scenario and inspection (``cqc_<year>`` columns, and ``latest``): the weighted share of runs at each rating."""
+    """Per scenario and inspection (``cqc_<year>`` columns, and ``latest``): the weighted share of runs at
+    each rating."""
     years = sorted(c[4:] for c in runs.columns if c.startswith("cqc_") and c[4:].isdigit())
     rows = []
     for arm, scenario in enumerate(scenarios):
@@ -257,9 +260,8 @@ def series_bands(series: pd.DataFrame, runs: pd.DataFrame, scenarios: list[str])
         for variable in variables:
             values = part[variable].to_numpy(dtype=float)
             rows.append({"scenario": scenarios[arm], "arm": arm, "variable": variable, "week": week,
-                         "date": part["date"].iloc[0], "q05": weighted_quantile(values, weights, 0.05),
-                         "q25": weighted_quantile(values, weights, 0.25), "median": weighted_quantile(values, weights, 0.5),
-                         "q75": weighted_quantile(values, weights, 0.75), "q95": weighted_quantile(values, weights, 0.95)})
+                         "date": part["date"].iloc[0],
+                         **{name: weighted_quantile(values, weights, q) for name, q in BAND_QUANTILES.items()}})
     order = {v: i for i, v in enumerate(variables)}
     return pd.DataFrame(rows).sort_values(["arm", "variable", "week"], kind="stable",
                                           key=lambda c: c.map(order) if c.name == "variable" else c
@@ -337,7 +339,7 @@ def plot_series_bands(bands: pd.DataFrame, base: str, context: str = ""):
             draw_band(ax, bands[(bands["scenario"] == variant) & (bands["arm"] > 0) & (bands["variable"] == variable)],
                       "#1f77b4", variant)
             if variable == "quality":
-                for limit, name in ((1, "inadequate | req. impr."), (2, "req. impr. | good"), (3, "good | outstanding")):
+                for limit, name in CQC_LIMITS:
                     ax.axhline(limit, color="#c0392b", lw=0.7, ls="--")
                     ax.annotate(name, (0.01, limit), xycoords=("axes fraction", "data"), fontsize=6, va="bottom",
                                 color="#c0392b")
@@ -345,15 +347,16 @@ def plot_series_bands(bands: pd.DataFrame, base: str, context: str = ""):
             ax.grid(alpha=0.3)
             ax.tick_params(axis="x", labelrotation=30, labelsize=8)
         axes[row][0].legend(fontsize=7, loc="upper left")
-    figure.suptitle(f"Base against variant over time (median, 50% and 90% of runs)" + (f"\n{context}" if context else ""),
-                    fontsize=10)
+    title = "Base against variant over time (median, 50% and 90% of runs)"
+    figure.suptitle(title + (f"\n{context}" if context else ""), fontsize=10)
     figure.tight_layout()
     return figure
 
 
 def write_comparison(out_dir: Path, runs: pd.DataFrame, series: pd.DataFrame | None, scenarios: list[str],
                      outputs: list[str], context: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Write the differences, the CQC rating shares and the bands (CSV and figures); return both tables and the paths."""
+    """Write the differences, the CQC rating shares and the bands (CSV and figures); return the differences'
+    summary, the rating shares and the paths written."""
     differences = paired_differences(runs, scenarios, outputs)
     table = summarise(differences, seed=seed)
     shares = rating_shares(runs, scenarios)

@@ -1,4 +1,6 @@
-"""Figure helpers shared by the sensitivity and what-if plots, and the sweep figure (matplotlib is imported on first use)."""
+"""Figure helpers shared by the sensitivity and what-if plots, and the sweep figure.
+
+matplotlib is imported on first use, so that the command line starts fast."""
 
 from __future__ import annotations
 
@@ -66,7 +68,8 @@ def plot_sweep(runs, outputs: list[str], inputs: list[str], title: str):
                     grouped = part.groupby(name)[output]
                     means, low, high = grouped.mean(), grouped.quantile(0.05), grouped.quantile(0.95)
                     x = np.array([at[level] for level in means.index]) + offset
-                    ax.errorbar(x, means, yerr=[(means - low).clip(lower=0), (high - means).clip(lower=0)], color=look["color"], marker=look["marker"],
+                    below, above = (means - low).clip(lower=0), (high - means).clip(lower=0)   # rounding: never < 0
+                    ax.errorbar(x, means, yerr=[below, above], color=look["color"], marker=look["marker"],
                                 linestyle=look["linestyle"], capsize=3, label=scenario, lw=1.2)
                     ax.plot(xs, points["y"], ".", color=look["color"], alpha=0.35, ms=4)
                 else:
@@ -84,8 +87,8 @@ def plot_sweep(runs, outputs: list[str], inputs: list[str], title: str):
                 ax.set_ylabel("\n".join(_wrap(output_label(output), 28)), fontsize=8)
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    explained = (f"{title}. Line: mean of the runs at each level of the input (in bins for a continuous one), bars: where 90% of them fall; "
-                 "dots: each design point's mean (the other inputs vary between them)")
+    explained = (f"{title}. Line: mean of the runs at each level of the input (in bins for a continuous one), "
+                 "bars: where 90% of them fall; dots: each design point's mean (the other inputs vary between them)")
     figure.suptitle("\n".join(_wrap(explained, int(figure.get_figwidth() * 11))), fontsize=10)
     figure.tight_layout()
     return figure

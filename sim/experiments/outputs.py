@@ -210,7 +210,8 @@ def summary_markdown(table: pd.DataFrame, title: str) -> str:
         by_output = point.set_index("output")
         for output in outputs:
             r = by_output.loc[output]
-            cells.append(f"{r['most_common']} {r['share']:.0%}" if "most_common" in r and isinstance(r["most_common"], str)
+            is_rating = isinstance(r.get("most_common"), str)
+            cells.append(f"{r['most_common']} {r['share']:.0%}" if is_rating
                          else f"{r['mean']:.3g} [{r['q05']:.3g}, {r['q95']:.3g}]")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

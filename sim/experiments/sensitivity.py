@@ -149,7 +149,7 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
     """In words: what the flags mean and what to do, one line per kind of flag raised (none if none)."""
     flagged = indices[indices["flags"].fillna("") != ""]
     lines = []
-    size = "design.samples (N base samples)" if (indices["method"] == "sobol").any() else "design.samples (trajectories r)"
+    size = "design.samples (" + ("N base samples" if (indices["method"] == "sobol").any() else "trajectories r") + ")"
     more_replicates = f"replicates (now {replicates})" if replicates else "replicates"
     count = {flag: int(flagged["flags"].str.contains(flag, regex=False).sum()) for flag in (OUTSIDE, WIDE, UNSETTLED)}
     if count[OUTSIDE]:
