@@ -232,7 +232,7 @@ def summary_markdown(indices: pd.DataFrame, replicates: int | None = None) -> st
     columns = list(table.columns)
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |")
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -296,7 +296,11 @@ def plot_sobol(indices: pd.DataFrame, case: str, note: str = "", top: int = 15):
         ax.set_title(_stability_title(output, indices[(indices["output"] == output) & (indices["index"] == "ST")]),
                      fontsize=9)
         ax.set_xlabel("Sobol index (bars: 95% bootstrap CI; hatched, !: flagged)", fontsize=8)
-        ax.legend(loc="lower right", fontsize=7)
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:blue", label="S1"), Patch(color="tab:orange", label="ST"),
+                           Patch(facecolor="white", edgecolor="black", hatch="//", label="flagged")],
+                  loc="lower right", fontsize=7)
     figure.suptitle(f"Sobol indices, {case} (N={indices['n'].max()})")
     figure.tight_layout()
     _note(figure, note)
