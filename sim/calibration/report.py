@@ -151,12 +151,13 @@ def _fit_trusts(fit: dict) -> list[str]:
     return [t for t in TRUST_NAMES if t in present]
 
 
-def plot_target_fit(fit: dict, targets: TargetSet, path: Path, note: str = "") -> None:
-    """Every count and ratio target: the ensemble's median, 50% bar and 90% line per trust, observed X."""
+def plot_target_fit(fit: dict, targets: TargetSet, path: Path, note: str = "", orderings: list[dict] = ()) -> None:
+    """Every count and ratio target: the ensemble's median, 50% bar and 90% line per trust, observed X; and
+    the network orderings (rows of ``ordering_rows``): the share of runs in which each holds."""
     statistics = [s for s in dict.fromkeys(t.statistic for t in targets.targets if t.kind in ("count", "ratio"))]
     trusts = _fit_trusts(fit) or list(TRUST_NAMES)
     ncols = 3
-    nrows = math.ceil(len(statistics) / ncols)
+    nrows = math.ceil((len(statistics) + bool(orderings)) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
     for ax, statistic in zip(axes.flat, statistics):
         for x, trust in enumerate(trusts):
@@ -171,7 +172,16 @@ def plot_target_fit(fit: dict, targets: TargetSet, path: Path, note: str = "") -
         ax.set_xlim(-0.5, len(trusts) - 0.5)
         ax.set_title(output_label(statistic), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    for ax in axes.flat[len(statistics):]:
+    if orderings:
+        ax = axes.flat[len(statistics)]
+        shares = [row["share of runs where it holds"] for row in orderings]
+        bars = ax.barh(range(len(shares)), shares, color="#2c3e50")
+        ax.bar_label(bars, [f"{v:.0%}" for v in shares], fontsize=7, padding=2)
+        ax.set_yticks(range(len(shares)), [row["ordering"].replace(".survey.", ": ") for row in orderings], fontsize=7)
+        ax.set_xlim(0, 1.15)
+        ax.invert_yaxis()
+        ax.set_title("Survey orderings (published: they hold): share of runs", fontsize=9)
+    for ax in axes.flat[len(statistics) + bool(orderings):]:
         ax.axis("off")
     finish(fig, "Observed (red x) vs posterior predictive (white dot: median; dark bar: 50%; grey line: 90%)",
            path, note)
@@ -226,7 +236,9 @@ def write_ensemble_figures(folder, out_dir=None, targets_path=DEFAULT_TARGETS) -
     note = ensemble_note(summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "fit_targets.png", out_dir / "cqc_trajectories.png"]
-    plot_target_fit(summary["targets"], targets, written[0], note)
+    statistics = folder / "ensemble_statistics.csv"
+    orderings = ordering_rows(pd.read_csv(statistics), targets) if statistics.is_file() else []
+    plot_target_fit(summary["targets"], targets, written[0], note, orderings)
     plot_cqc_trajectories(summary, targets, written[1], note)
     if (folder / "ensemble_series.csv").is_file():
         written.append(out_dir / "trajectories.png")
