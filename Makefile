@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The calibrated answer (an ensemble over the shipped posterior: the fit report's 100 draws at full scale), then
-# one full-scale run at the documented default parameters with all figures.
+# The calibrated answer (an ensemble over the shipped posterior: the fit report's 100 draws at full scale, with its
+# figures), then one full-scale run at the documented default parameters, its figures marked uncalibrated.
 run: setup
+	@echo "== 1/2 the calibrated answer: 100 posterior draws x 5 trusts at full scale -> results/ensemble/"
 	$(BIN)/orgsim run --all --posterior calibration/posterior_main.csv --draws 100 --scale 1.0 --seed 1 --workers 2 --out results/ensemble
+	@echo "== 2/2 one illustrative run at the default (uncalibrated) parameters -> results/latest/"
 	$(BIN)/orgsim run --all --out results/latest
+	@echo "== done: results/ensemble/ (trajectories.png, cqc_trajectories.png, fit_targets.png, ensemble_summary.json)"
 
 test: setup
 	$(BIN)/pytest

@@ -119,8 +119,9 @@ def test_analysis_writes_csv_and_figures(tmp_path):
                      outputs={"final": ["quality_final"]})
     indices = sensitivity.analyse(exp, synthetic_runs(exp, lambda v: v["rpiw_effect"]), num_resamples=10)
     written = sensitivity.write_analysis(indices, tmp_path / "analysis")
-    assert {p.name for p in written} == {"indices.csv", "morris_SATH.png", "convergence_SATH.png"}
-    assert pd.read_csv(tmp_path / "analysis" / "indices.csv").shape[0] == len(indices)
+    assert {p.name for p in written} == {"indices.csv", "summary.md", "morris_SATH.png", "convergence_SATH.png"}
+    written_indices = pd.read_csv(tmp_path / "analysis" / "indices.csv")
+    assert written_indices.shape[0] == len(indices) and "flags" in written_indices
 
 
 def test_incomplete_results_are_refused(tmp_path):

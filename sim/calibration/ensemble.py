@@ -12,7 +12,13 @@ Written to ``out_dir``:
                           inspection year (and for the latest rating); per calibration target the
                           observed value beside the same quantiles
   ensemble_statistics.csv one row per draw: its weight and every target statistic
+  ensemble_series.csv     per trust, weekly series (ENSEMBLE_SERIES) and week: the same quantiles over the runs
   ensemble_manifest.json  posterior file and manifest, seed, scale, draws, workers, commit
+  trajectories.png        the weekly series with 50%/90% bands, published ratings and counts marked
+  cqc_trajectories.png    the share of runs at each CQC rating per inspection, published rating named
+  fit_targets.png         every count and ratio target: observed against the ensemble
+(the figures are drawn by sim.calibration.report.write_ensemble_figures from the files above, so they
+can be redrawn without rerunning the ensemble).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from .posterior import Posterior, load_posterior
 from .provenance import provenance, write_json
 from .targets import RATINGS, TRUST_NAMES, TargetSet, load_targets, simulated_statistics, DEFAULT_TARGETS
 
+# weekly series kept for the trajectories figure: quality (CQC bands), practice, training, workshops
+ENSEMBLE_SERIES = ("quality", "practising_share", "l4l_complete", "l4l_in_progress", "rpiws")
 QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 SPEC_COLUMNS = {"run_index", "scenario", "overrides", "seed_index", "base_seed", "scale", "end",
                 "draw", "posterior_row", "draw_weight"}
@@ -114,6 +122,22 @@ def summarise_trust(runs: pd.DataFrame) -> dict:
     return {"statistics": statistics, "cqc": cqc, "cqc_latest": latest}
 
 
+def series_quantiles(series: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per trust, series and week: the weighted quantiles over the runs (weights: each run's draw weight)."""
+    weights = runs.set_index("run_index")["draw_weight"]
+    variables = [c for c in series.columns if c not in ("trust", "week", "date", "run_index")]
+    rows = []
+    for (trust, week), part in series.groupby(["trust", "week"], sort=True):
+        w = weights.loc[part["run_index"]].to_numpy(dtype=float)
+        for variable in variables:
+            rows.append({"trust": trust, "variable": variable, "week": week, "date": part["date"].iloc[0],
+                         **quantiles(part[variable].astype(float), w)})
+    order = {"trust": {t: i for i, t in enumerate(TRUST_NAMES)}, "variable": {v: i for i, v in enumerate(variables)}}
+    return pd.DataFrame(rows).sort_values(["trust", "variable", "week"], kind="stable",
+                                          key=lambda c: c.map(order[c.name]) if c.name in order else c
+                                          ).reset_index(drop=True)
+
+
 def statistics_table(runs: pd.DataFrame, targets: TargetSet) -> pd.DataFrame:
     """One row per draw: draw, weight and every target statistic computed by simulated_statistics."""
     weights = runs.groupby("draw")["draw_weight"].first()
@@ -138,8 +162,8 @@ def target_summary(stats: pd.DataFrame, targets: TargetSet) -> dict:
 def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/ensemble", seed: int = 0,
                            workers: int = 1, scale: float = 1.0, *, n_draws: int | None = None,
                            scheduler: str | None = None, end=None, targets_path=DEFAULT_TARGETS,
-                           progress: bool = True) -> dict:
-    """Run the ensemble, write ensemble_summary.json (and friends) in ``out_dir``; return the summary."""
+                           progress: bool = True, figures: bool = True) -> dict:
+    """Run the ensemble, write ensemble_summary.json (and friends, and figures) in ``out_dir``; return the summary."""
     from pathlib import Path
 
     trusts = [t for t in TRUST_NAMES if t in set(trusts)]
@@ -151,10 +175,17 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
     posterior = load_posterior(posterior_path)
     targets = load_targets(targets_path)
     specs = ensemble_specs(posterior, trusts, seed, scale, n_draws, end)
-    result = run_batch(specs, out_dir / "ensemble_runs", OutputSelection(), workers=workers,
+    if progress:
+        draws = len(specs) // len(trusts)
+        where = f"on Dask at {scheduler}" if scheduler else f"with {workers} worker(s)"
+        print(f"posterior-predictive ensemble: {draws} draws x {len(trusts)} trust(s) = {len(specs)} runs at scale "
+              f"{scale} {where} -> {out_dir}", flush=True)
+    result = run_batch(specs, out_dir / "ensemble_runs", OutputSelection(series=ENSEMBLE_SERIES), workers=workers,
                        scheduler=scheduler, progress=progress,
                        description={"kind": "posterior-predictive ensemble", "posterior": str(posterior_path)})
     runs = result.runs
+    if progress:
+        print(f"summarising {len(runs)} runs" + (" and drawing the figures" if figures else ""), flush=True)
     stats = statistics_table(runs, targets)
     summary = {
         "posterior": str(posterior_path),
@@ -167,6 +198,7 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stats.to_csv(out_dir / "ensemble_statistics.csv", index=False, float_format="%.6g")
+    series_quantiles(result.series, runs).to_csv(out_dir / "ensemble_series.csv", index=False, float_format="%.6g")
     write_json(out_dir / "ensemble_summary.json", summary)
     write_json(out_dir / "ensemble_manifest.json", {
         "kind": "orgsim posterior-predictive ensemble", "posterior": str(posterior_path),
@@ -176,9 +208,14 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
         "parameters_not_in_posterior": posterior.missing_parameters,
         "fixed_parameters_changed_since_calibration": posterior.changed_defaults(),
         "targets_file": str(targets_path), **provenance()})
+    written = []
+    if figures:
+        from .report import write_ensemble_figures  # the report imports this module: import on use
+
+        written = write_ensemble_figures(out_dir, targets_path=targets_path)
     if progress:
         print_ensemble_table(summary)
-        print(f"wrote {out_dir / 'ensemble_summary.json'}")
+        print(f"wrote {out_dir / 'ensemble_summary.json'}" + "".join(f", {path.name}" for path in written))
     return summary
 
 

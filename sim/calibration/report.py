@@ -11,6 +11,7 @@ left-out trust's prediction against its observations.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import pandas as pd  # noqa: E402
 from pyabc.weighted_statistics import weighted_quantile  # noqa: E402
 
 from sim.errors import InputError  # noqa: E402
+from sim.experiments.outputs import output_label  # noqa: E402
+from sim.plots import RATING_COLOURS, RATING_NAMES, finish, plot_ensemble_trajectories  # noqa: E402
 
 from .ensemble import run_posterior_ensemble  # noqa: E402
 from .known_misses import KnownMisses, load_known_misses  # noqa: E402
@@ -37,8 +40,7 @@ ACCEPTANCE_COUNTS = ("l4l_complete_2021_03", "l4l_in_progress_2021_03", "rpiws_2
 CHECK_COLUMNS = {"latest_cqc": "latest ok", "direction": "direction ok",
                  **{c: c for c in ACCEPTANCE_COUNTS}, "lead_time_reduction": "lead_time_reduction"}
 PINNED, PARTLY = 0.5, 0.8   # 90% posterior width / prior width below which a parameter counts as pinned
-SHORT = {"inadequate": "inadequate", "requires_improvement": "req. impr.", "good": "good", "outstanding": "outstanding"}
-COLOURS = {"inadequate": "#c0392b", "requires_improvement": "#e67e22", "good": "#27ae60", "outstanding": "#2c7fb8"}
+SHORT, COLOURS = RATING_NAMES, RATING_COLOURS
 
 
 # -- numbers ---------------------------------------------------------------------------------
@@ -144,13 +146,21 @@ def _short(name: str) -> str:
     return name.replace("programme.", "").replace("_per_year", "/yr")
 
 
-def plot_target_fit(fit: dict, targets: TargetSet, path: Path) -> None:
+def _fit_trusts(fit: dict) -> list[str]:
+    present = {f.get("trust") for f in fit.values()}
+    return [t for t in TRUST_NAMES if t in present]
+
+
+def plot_target_fit(fit: dict, targets: TargetSet, path: Path, note: str = "", orderings: list[dict] = ()) -> None:
+    """Every count and ratio target: the ensemble's median, 50% bar and 90% line per trust, observed X; and
+    the network orderings (rows of ``ordering_rows``): the share of runs in which each holds."""
     statistics = [s for s in dict.fromkeys(t.statistic for t in targets.targets if t.kind in ("count", "ratio"))]
+    trusts = _fit_trusts(fit) or list(TRUST_NAMES)
     ncols = 3
-    nrows = math.ceil(len(statistics) / ncols)
+    nrows = math.ceil((len(statistics) + bool(orderings)) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
     for ax, statistic in zip(axes.flat, statistics):
-        for x, trust in enumerate(TRUST_NAMES):
+        for x, trust in enumerate(trusts):
             f = fit.get(f"{trust}.{statistic}")
             if f is None or f["median"] is None:
                 continue
@@ -158,43 +168,82 @@ def plot_target_fit(fit: dict, targets: TargetSet, path: Path) -> None:
             ax.plot([x, x], [f["q25"], f["q75"]], color="#2c3e50", lw=5, solid_capstyle="butt")
             ax.plot(x, f["median"], "o", color="white", mec="#2c3e50", ms=5)
             ax.plot(x, f["observed_value"], "x", color="#c0392b", ms=9, mew=2)
-        ax.set_xticks(range(len(TRUST_NAMES)), TRUST_NAMES, fontsize=8)
-        ax.set_title(statistic, fontsize=9)
-    for ax in axes.flat[len(statistics):]:
+        ax.set_xticks(range(len(trusts)), trusts, fontsize=8)
+        ax.set_xlim(-0.5, len(trusts) - 0.5)
+        ax.set_title(output_label(statistic), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    if orderings:
+        ax = axes.flat[len(statistics)]
+        shares = [row["share of runs where it holds"] for row in orderings]
+        bars = ax.barh(range(len(shares)), shares, color="#2c3e50")
+        ax.bar_label(bars, [f"{v:.0%}" for v in shares], fontsize=7, padding=2)
+        ax.set_yticks(range(len(shares)), [row["ordering"].replace(".survey.", ": ") for row in orderings], fontsize=7)
+        ax.set_xlim(0, 1.15)
+        ax.invert_yaxis()
+        ax.set_title("Survey orderings (published: they hold): share of runs", fontsize=9)
+    for ax in axes.flat[len(statistics) + bool(orderings):]:
         ax.axis("off")
-    fig.suptitle("Observed (red x) vs posterior predictive (median, 50% bar, 90% line)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(fig, "Observed (red x) vs posterior predictive (white dot: median; dark bar: 50%; grey line: 90%)",
+           path, note)
 
 
-def plot_cqc_trajectories(summary: dict, targets: TargetSet, path: Path) -> None:
-    fig, axes = plt.subplots(1, len(TRUST_NAMES), figsize=(3.2 * len(TRUST_NAMES), 3.4), sharey=True)
+def plot_cqc_trajectories(summary: dict, targets: TargetSet, path: Path, note: str = "") -> None:
+    """Per trust and inspection: the share of runs at each CQC rating (labelled), the published rating named."""
+    trusts = [t for t in TRUST_NAMES if t in summary["trusts"]]
+    fig, axes = plt.subplots(1, len(trusts), figsize=(3.2 * len(trusts) + 0.6, 3.6), sharey=True, squeeze=False)
     observed = {}
     for t in targets.targets:
         if t.kind == "ordinal":
             observed.setdefault(t.trust, {})[t.statistic.split(".")[1]] = t.observed
-    for ax, trust in zip(axes, TRUST_NAMES):
-        shares = summary["trusts"].get(trust, {}).get("cqc", {})
+    for ax, trust in zip(axes[0], trusts):
+        shares = summary["trusts"][trust].get("cqc", {})
         years = sorted(shares)
         for x, year in enumerate(years):
             bottom = 0.0
             for rating in RATINGS:
                 share = shares[year].get(rating, 0.0)
                 ax.bar(x, share, bottom=bottom, color=COLOURS[rating], width=0.6)
+                if share >= 0.06:
+                    ax.text(x, bottom + share / 2, f"{share:.0%}", ha="center", va="center", fontsize=7)
                 bottom += share
         ax.set_xticks(range(len(years)), [f"{y}\nobserved: {SHORT[observed[trust][y]]}" if y in observed.get(trust, {})
                                           else y for y in years], fontsize=8)
-        ax.set_title(f"{trust} (before: {targets.cqc_before.get(trust, '?')})", fontsize=9)
+        ax.set_title(f"{trust} (before: {SHORT.get(targets.cqc_before.get(trust), '?')})", fontsize=9)
         ax.set_ylim(0, 1)
-    axes[0].set_ylabel("share of runs at each rating")
+    axes[0][0].set_ylabel("share of runs at each rating")
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[r]) for r in RATINGS]
-    fig.legend(handles, RATINGS, loc="lower center", ncol=4, fontsize=8)
-    fig.suptitle("CQC rating per inspection: share of posterior-predictive runs (bars) and the published rating",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    axes[0][-1].legend(handles, [SHORT[r] for r in RATINGS], fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    finish(fig, "CQC rating per inspection: share of posterior-predictive runs at each rating, and the published "
+                "rating", path, note)
+
+
+def ensemble_note(summary: dict) -> str:
+    return (f"Posterior-predictive ensemble over {Path(summary['posterior']).name}: {summary['draws']} draws "
+            f"({summary['weighting']}), scale {summary['scale']}, seed {summary['seed']}.")
+
+
+def write_ensemble_figures(folder, out_dir=None, targets_path=DEFAULT_TARGETS) -> list[Path]:
+    """Draw an ensemble's figures from its files (ensemble_summary.json, ensemble_series.csv) without rerunning it:
+    fit_targets.png, cqc_trajectories.png and, if the series were kept, trajectories.png; into ``out_dir``
+    (default: the ensemble's folder). Returns the paths written."""
+    folder = Path(folder)
+    out_dir = Path(out_dir) if out_dir else folder
+    summary_path = folder / "ensemble_summary.json"
+    if not summary_path.is_file():
+        raise InputError(f"{folder}: no ensemble_summary.json (run orgsim run --all --posterior FILE --out {folder})")
+    summary = json.loads(summary_path.read_text())
+    targets = load_targets(targets_path)
+    note = ensemble_note(summary)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "fit_targets.png", out_dir / "cqc_trajectories.png"]
+    statistics = folder / "ensemble_statistics.csv"
+    orderings = ordering_rows(pd.read_csv(statistics), targets) if statistics.is_file() else []
+    plot_target_fit(summary["targets"], targets, written[0], note, orderings)
+    plot_cqc_trajectories(summary, targets, written[1], note)
+    if (folder / "ensemble_series.csv").is_file():
+        written.append(out_dir / "trajectories.png")
+        plot_ensemble_trajectories(pd.read_csv(folder / "ensemble_series.csv"), written[-1], note)
+    return written
 
 
 def plot_marginals(posterior: Posterior, path: Path) -> None:
@@ -337,11 +386,10 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     end = dt.date.fromisoformat(end) if isinstance(end, str) else end
     summary = run_posterior_ensemble(posterior_path, trusts, out_dir / "ensemble", seed, workers, scale,
                                      n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
-                                     progress=progress, end=end)
+                                     progress=progress, end=end, figures=False)
     stats = pd.read_csv(out_dir / "ensemble" / "ensemble_statistics.csv")
     fit = summary["targets"]
-    plot_target_fit(fit, targets, out_dir / "fit_targets.png")
-    plot_cqc_trajectories(summary, targets, out_dir / "cqc_trajectories.png")
+    write_ensemble_figures(out_dir / "ensemble", out_dir, targets_path)
     lines = _header(posterior)
     lines += [f"Posterior-predictive ensemble: {summary['draws']} draws ({summary['weighting']}), "
               f"scale {scale}, seed {seed}; numbers below are weighted quantiles over the draws.", ""]
@@ -360,6 +408,9 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
               _table(target_rows(fit, targets))]
     lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]
+    lines += ["## Trajectories", "", "Median, 50% and 90% bands over the ensemble's runs, week by week; X marks "
+              "the published ratings at their inspections and the counts at their census dates.", "",
+              "![trajectories](trajectories.png)", ""]
     lines += ["## CQC trajectories", "", "![cqc](cqc_trajectories.png)", "",
               _table([{"trust": trust, "year": year, **shares}
                       for trust, s in summary["trusts"].items() for year, shares in s["cqc"].items()])]
@@ -416,7 +467,7 @@ def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, 
                          "orgsim calibrate --leave-out TRUST")
     summary = run_posterior_ensemble(loto_path, trusts, out_dir / f"loto_{left_out}", seed, workers, scale,
                                      n_draws=n_draws, scheduler=scheduler, targets_path=targets_path,
-                                     progress=progress, end=end)
+                                     progress=progress, end=end, figures=False)
     fit = summary["targets"]
     row = acceptance_rows(fit, targets, [left_out])[0]
     return row, [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",

@@ -17,9 +17,8 @@ from sim.errors import InputError
 from sim.experiments import compare as comparison
 from sim.experiments import sensitivity, validate
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
-from sim.experiments.figures import save
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
-from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS
+from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS, write_sweep_summary
 from sim.experiments.schema import Experiment, load_experiment
 
 RESULTS_DIR = Path("results")
@@ -51,6 +50,8 @@ def register(subparsers) -> None:
     what_if.add_argument("--end", type=_date, help="stop the runs at this date (YYYY-MM-DD)")
     what_if.add_argument("--outputs", type=_names, default=list(DEFAULT_COMPARE_OUTPUTS),
                          help=f"comma-separated outputs ({','.join(DEFAULT_COMPARE_OUTPUTS)})")
+    what_if.add_argument("--yes", action="store_true",
+                         help=f"run a comparison of more than {comparison.CONFIRM_RUNS} runs (refused otherwise)")
     _add_runner_options(what_if, default_out="results/compare/<base>-vs-<variants>")
     what_if.set_defaults(handler=run_compare)
 
@@ -93,6 +94,10 @@ def run_sweep(args) -> int:
     if result is None:
         return 130
     print(f"{result.computed} runs computed, {result.done_before} reused; results in {result.out_dir}")
+    title = (f"{experiment.name}: {experiment.replicates} replicate(s) per design point, scale {experiment.scale:g}"
+             f"{f', to {experiment.end}' if experiment.end else ''}; parameters not varied at their defaults")
+    written = write_sweep_summary(result.runs, experiment.outputs.final, result.out_dir, title)
+    print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 
@@ -108,17 +113,13 @@ def run_sensitivity(args) -> int:
         return 130
     indices = sensitivity.analyse(experiment, result.runs, num_resamples=args.resamples, conf_level=args.conf_level,
                                   seed=experiment.design.seed)
-    written = sensitivity.write_analysis(indices, result.out_dir / "analysis")
-    print(_headline_indices(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates)
+    print(sensitivity.headline(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in sensitivity.advice(indices, experiment.replicates) or ["no flags: indices in range, distinguishable "
+                                                                      "from zero where ranked, ranking stable"]:
+        print(f"* {line}")
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
-
-
-def _headline_indices(indices):
-    main_index = "ST" if indices["method"].iloc[0] == "sobol" else "mu_star"
-    final = indices[(indices["n"] == indices["n"].max()) & (indices["index"] == main_index)]
-    top = final.sort_values(["case", "output", "value"], ascending=[True, True, False])
-    return top.groupby(["case", "output"], sort=False).head(5)[["case", "output", "parameter", "index", "value", "conf"]]
 
 
 def _run_experiment(experiment: Experiment, args) -> BatchResult | None:
@@ -146,23 +147,28 @@ def run_compare(args) -> int:
     comparison.check_compare_outputs(args.outputs)
     sets = comparison.load_parameter_sets(args.posterior, args.max_sets, args.seed)
     scenarios = [args.base, *args.variants]
-    check_run_budget(len(scenarios) * len(sets) * args.replicates, args.max_runs,
-                     f"{len(scenarios)} scenario(s) x {len(sets)} parameter set(s) x {args.replicates} replicate(s)")
+    runs = len(scenarios) * len(sets) * args.replicates
+    plan = comparison.describe_runs(sets, args.posterior, args.max_sets, args.replicates, scenarios, args.scale,
+                                    args.end)
+    check_run_budget(runs, args.max_runs, plan)
+    comparison.check_confirmed(plan, runs, args.yes)
+    print(f"compare {args.base} against {', '.join(args.variants)}: {plan}", flush=True)
     specs = comparison.compare_specs(scenarios, sets, args.replicates, args.seed, args.scale, args.end)
     out_dir = args.out or RESULTS_DIR / "compare" / _slug("-vs-".join([Path(name).stem for name in scenarios]))
     description = {"compare": {"base": args.base, "variants": args.variants, "posterior": args.posterior,
                                "max_sets": args.max_sets, "replicates": args.replicates, "seed": args.seed,
                                "scale": args.scale, "end": str(args.end) if args.end else None}}
-    result = _run(specs, out_dir, OutputSelection(tuple(args.outputs)), description, args)
+    result = _run(specs, out_dir, OutputSelection(series=comparison.SERIES), description, args)
     if result is None:
         return 130
-    differences = comparison.paired_differences(result.runs, scenarios, args.outputs)
-    table = comparison.summarise(differences, seed=args.seed)
-    table.to_csv(out_dir / "compare.csv", index=False)
-    differences.to_csv(out_dir / "differences.csv", index=False)
-    save(comparison.plot_differences(table, args.base), out_dir / "compare.png")
+    context = (f"parameters: {comparison.parameter_source(sets, args.posterior, args.max_sets)}; {args.replicates} "
+               f"replicate(s) each; scale {args.scale:g}" + (f"; runs stop {args.end}" if args.end else ""))
+    table, shares, written = comparison.write_comparison(out_dir, result.runs, result.series, scenarios, args.outputs,
+                                                         context, seed=args.seed)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print(f"wrote {out_dir / 'compare.csv'}, {out_dir / 'compare.png'}, {out_dir / 'differences.csv'}")
+    print("\nshare of runs at each CQC rating per inspection:")
+    print(shares.to_string(index=False, float_format=lambda v: f"{v:.0%}"))
+    print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 

@@ -10,6 +10,12 @@ weights (a calibrated posterior) or equally (the defaults, until calibration lan
 - ``interval_low``/``interval_high``: the 5th and 95th weighted percentiles of the paired
   differences (where 90% of realisations fall: parameter and stochastic uncertainty together);
 - ``share_higher``: the weighted share of pairs in which the variant is higher.
+
+Beside the differences, ``write_comparison`` reports, for the base and every variant, the weighted
+share of runs at each CQC rating per inspection (``cqc_shares.csv``, ``cqc_shares.png``: "would
+SATH have escaped inadequate?") and the weekly trajectories with 50%/90% bands
+(``series_bands.csv``, ``compare_series.png``). Figures name the outputs with their units, the
+base level, where the parameters come from and the scale.
 """
 
 from __future__ import annotations
@@ -21,14 +27,19 @@ import pandas as pd
 
 from sim.errors import InputError
 from sim.experiments.batch import RunSpec
-from sim.experiments.figures import output_grid
-from sim.experiments.outputs import check_output_names, is_numeric_output
+from sim.experiments.figures import output_grid, pyplot, save
+from sim.experiments.outputs import check_output_names, is_numeric_output, output_label, series_label
 from sim.calibration.priors import split_particle
 from sim.calibration.targets import TRUST_NAMES
 from sim.params import PARAMETERS, default_params, validate_params
 from sim.scenario import deep_merge, load_scenario
 
 BOOTSTRAP_RESAMPLES = 2000
+CONFIRM_RUNS = 400          # more runs than this need --yes
+SERIES = ("quality", "practising_share", "l4l_complete")   # weekly series kept for the base-against-variant bands
+BAND_QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+CQC_LIMITS = ((1, "inadequate | req. impr."), (2, "req. impr. | good"), (3, "good | outstanding"))
+RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
 
 
 def load_parameter_sets(path: str | None, max_sets: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -197,11 +208,71 @@ def _bootstrap_mean_interval(values: np.ndarray, weights: np.ndarray, seed: int)
     return float(low), float(high)
 
 
-def plot_differences(table: pd.DataFrame, base: str):
+def describe_runs(sets: pd.DataFrame, posterior: str | None, max_sets: int | None, replicates: int,
+                  scenarios: list[str], scale: float, end=None) -> str:
+    """One line: how many runs, and of what (parameter sets and their source, replicates, scenarios, scale)."""
+    runs = len(sets) * replicates * len(scenarios)
+    return (f"{runs} runs = {parameter_source(sets, posterior, max_sets)} x {replicates} replicate(s) x "
+            f"{len(scenarios)} scenario(s), at scale {scale:g}" + (f", to {end}" if end else ""))
+
+
+def parameter_source(sets: pd.DataFrame, posterior: str | None, max_sets: int | None) -> str:
+    if posterior is None:
+        return "1 parameter set (the defaults, sim/parameters.yaml: uncalibrated)"
+    drawn = f", drawn by weight (--max-sets {max_sets})" if max_sets else ""
+    return f"{len(sets)} parameter set(s) from {Path(posterior).name}{drawn}"
+
+
+def check_confirmed(description: str, runs: int, confirmed: bool) -> None:
+    """Refuse a large comparison unless --yes was given: nothing has been written yet."""
+    if runs > CONFIRM_RUNS and not confirmed:
+        raise InputError(f"orgsim compare: {description}; more than {CONFIRM_RUNS} runs need --yes. Add --yes to "
+                         "run them all, or make it smaller with --max-sets K (K parameter sets drawn by weight), "
+                         "fewer --replicates or a smaller --scale")
+
+
+def rating_shares(runs: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario and inspection (``cqc_<year>`` columns, and ``latest``): the weighted share of runs at
+    each rating."""
+    years = sorted(c[4:] for c in runs.columns if c.startswith("cqc_") and c[4:].isdigit())
+    rows = []
+    for arm, scenario in enumerate(scenarios):
+        part = runs[runs["arm"] == arm]
+        weights = part["weight"].to_numpy(dtype=float)
+        for inspection, column in [*((y, f"cqc_{y}") for y in years), ("latest", "cqc_latest")]:
+            if column not in part or part[column].isna().all():
+                continue
+            ratings = part[column].to_numpy()
+            rows.append({"scenario": scenario, "role": "base" if arm == 0 else "variant", "inspection": inspection,
+                         **{r: float(weights[ratings == r].sum() / weights.sum()) for r in RATINGS},
+                         "runs": len(part)})
+    return pd.DataFrame(rows)
+
+
+def series_bands(series: pd.DataFrame, runs: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Per scenario, weekly series and week: weighted 5/25/50/75/95% quantiles over the runs."""
+    labels = runs.set_index("run_index")[["arm", "weight"]]
+    series = series.join(labels, on="run_index")
+    variables = [c for c in series.columns if c not in ("trust", "week", "date", "run_index", "arm", "weight")]
+    rows = []
+    for (arm, week), part in series.groupby(["arm", "week"], sort=True):
+        weights = part["weight"].to_numpy(dtype=float)
+        for variable in variables:
+            values = part[variable].to_numpy(dtype=float)
+            rows.append({"scenario": scenarios[arm], "arm": arm, "variable": variable, "week": week,
+                         "date": part["date"].iloc[0],
+                         **{name: weighted_quantile(values, weights, q) for name, q in BAND_QUANTILES.items()}})
+    order = {v: i for i, v in enumerate(variables)}
+    return pd.DataFrame(rows).sort_values(["arm", "variable", "week"], kind="stable",
+                                          key=lambda c: c.map(order) if c.name == "variable" else c
+                                          ).reset_index(drop=True)
+
+
+def plot_differences(table: pd.DataFrame, base: str, context: str = ""):
     """One panel per output: each variant's mean difference, its 95% CI (thick) and 90% interval (thin)."""
     outputs = list(dict.fromkeys(table["output"]))
     variants = list(dict.fromkeys(table["variant"]))
-    figure, axes = output_grid(len(outputs), 4.5, 0.5 * len(variants) + 1.5)
+    figure, axes = output_grid(len(outputs), 4.8, 0.5 * len(variants) + 1.9)
     for ax, output in zip(axes, outputs):
         part = table[table["output"] == output].set_index("variant").loc[variants]
         positions = np.arange(len(variants))
@@ -211,8 +282,94 @@ def plot_differences(table: pd.DataFrame, base: str):
         ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
         ax.set_yticks(positions, variants)
         ax.invert_yaxis()
-        ax.set_title(output)
-        ax.set_xlabel(f"difference from {base}")
-    figure.suptitle(f"What-if: variants against {base} (dot: mean; thick: 95% CI; thin: 90% of realisations)")
+        ax.set_title(f"{output_label(output)}\n{base} (base): {part['base_mean'].iloc[0]:.3g}", fontsize=9)
+        ax.set_xlabel(f"variant - {base}", fontsize=8)
+    figure.suptitle(f"What-if: variants against {base} (dot: mean difference; thick: 95% CI; thin: 90% of "
+                    "realisations)" + (f"\n{context}" if context else ""), fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def plot_rating_shares(shares: pd.DataFrame, base: str, context: str = ""):
+    """Per inspection, a stacked bar per scenario: the share of runs at each CQC rating, labelled."""
+    from sim.plots import RATING_COLOURS as COLOURS, RATING_NAMES as SHORT
+
+    inspections = list(dict.fromkeys(shares["inspection"]))
+    scenarios = list(dict.fromkeys(shares["scenario"]))
+    figure, axes = output_grid(len(inspections), 4.6, 0.55 * len(scenarios) + 1.6)
+    for ax, inspection in zip(axes, inspections):
+        part = shares[shares["inspection"] == inspection].set_index("scenario").reindex(scenarios)
+        left = np.zeros(len(scenarios))
+        for rating in RATINGS:
+            values = part[rating].fillna(0).to_numpy()
+            ax.barh(np.arange(len(scenarios)), values, left=left, color=COLOURS[rating], label=SHORT[rating])
+            for y, (x, v) in enumerate(zip(left, values)):
+                if v >= 0.08:
+                    ax.text(x + v / 2, y, f"{v:.0%}", ha="center", va="center", fontsize=7)
+            left += values
+        ax.set_yticks(np.arange(len(scenarios)), [f"{s} (base)" if s == base else s for s in scenarios], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of runs", fontsize=8)
+        ax.set_title("latest rating" if inspection == "latest" else f"{inspection} inspection", fontsize=9)
+    axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.12), ncol=4)
+    latest = shares[shares["inspection"] == "latest"].set_index("scenario")
+    headline = "; ".join(f"{s}: {latest.loc[s, 'inadequate']:.0%}" for s in scenarios if s in latest.index)
+    figure.suptitle("CQC rating per inspection, share of runs" + (f"\ninadequate at the latest inspection: {headline}"
+                                                                   if headline else "")
+                    + (f"\n{context}" if context else ""), fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_series_bands(bands: pd.DataFrame, base: str, context: str = ""):
+    """Rows: variants; columns: weekly series. The base (grey) and the variant (colour): median, 50% and 90% bands."""
+    from sim.plots import draw_band
+
+    variables = list(dict.fromkeys(bands["variable"]))
+    variants = [s for s in dict.fromkeys(bands.loc[bands["arm"] > 0, "scenario"])]
+    plt = pyplot()
+    figure, axes = plt.subplots(len(variants), len(variables), figsize=(4.6 * len(variables), 3.0 * len(variants)),
+                                squeeze=False, sharex=True)
+    base_bands = bands[bands["arm"] == 0]
+    for row, variant in enumerate(variants):
+        for col, variable in enumerate(variables):
+            ax = axes[row][col]
+            draw_band(ax, base_bands[base_bands["variable"] == variable], "#7f7f7f", f"{base} (base)")
+            draw_band(ax, bands[(bands["scenario"] == variant) & (bands["arm"] > 0) & (bands["variable"] == variable)],
+                      "#1f77b4", variant)
+            if variable == "quality":
+                for limit, name in CQC_LIMITS:
+                    ax.axhline(limit, color="#c0392b", lw=0.7, ls="--")
+                    ax.annotate(name, (0.01, limit), xycoords=("axes fraction", "data"), fontsize=6, va="bottom",
+                                color="#c0392b")
+            ax.set_title(series_label(variable), fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        axes[row][0].legend(fontsize=7, loc="upper left")
+    title = "Base against variant over time (median, 50% and 90% of runs)"
+    figure.suptitle(title + (f"\n{context}" if context else ""), fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def write_comparison(out_dir: Path, runs: pd.DataFrame, series: pd.DataFrame | None, scenarios: list[str],
+                     outputs: list[str], context: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Write the differences, the CQC rating shares and the bands (CSV and figures); return the differences'
+    summary, the rating shares and the paths written."""
+    differences = paired_differences(runs, scenarios, outputs)
+    table = summarise(differences, seed=seed)
+    shares = rating_shares(runs, scenarios)
+    written = [out_dir / "compare.csv", out_dir / "differences.csv", out_dir / "cqc_shares.csv"]
+    table.to_csv(written[0], index=False)
+    differences.to_csv(written[1], index=False)
+    shares.to_csv(written[2], index=False)
+    written.append(save(plot_differences(table, scenarios[0], context), out_dir / "compare.png"))
+    if not shares.empty:
+        written.append(save(plot_rating_shares(shares, scenarios[0], context), out_dir / "cqc_shares.png"))
+    if series is not None and not series.empty:
+        bands = series_bands(series, runs, scenarios)
+        bands.to_csv(out_dir / "series_bands.csv", index=False, float_format="%.6g")
+        written += [out_dir / "series_bands.csv",
+                    save(plot_series_bands(bands, scenarios[0], context), out_dir / "compare_series.png")]
+    return table, shares, written

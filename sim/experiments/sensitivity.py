@@ -5,6 +5,16 @@ numbers), then SALib analyses the averages. Saltelli and Morris samples are bloc
 rows per base sample or trajectory), so a prefix of the sample is itself a valid, smaller design:
 indices are computed at N/4, N/2 and N (or r/4, r/2, r trajectories) from the same runs to show
 convergence without extra runs.
+
+Every index at the final size is checked, and the checks are written beside it (``flags``), printed and
+drawn, with what to do about them (``advice``):
+
+- ``outside [0,1]``: a Sobol index below 0 or above 1 is sampling error (or model noise: ST > 1);
+- ``CI wider than index``: the interval includes zero, so the effect cannot be told from none;
+- ``rank not converged``: bootstrap resamples of the base samples (Sobol) or trajectories (Morris)
+  disagree on whether the parameter is among the ``TOP`` most influential: fewer than ``STABLE_SHARE``
+  of them agree with the estimate (``top_agreement``; ``rank_low``..``rank_high`` is its 90% bootstrap
+  rank interval; ``top_stability`` the share of resamples with the very same top set).
 """
 
 from __future__ import annotations
@@ -21,9 +31,15 @@ from SALib.analyze import sobol as sobol_analysis
 from sim.errors import InputError
 from sim.experiments.designs import salib_problem, sample_points
 from sim.experiments.figures import output_grid, save
+from sim.experiments.outputs import output_label
 from sim.experiments.schema import Experiment
 
-INDEX_COLUMNS = ["case", "output", "method", "n", "runs", "parameter", "parameter_2", "index", "value", "conf"]
+INDEX_COLUMNS = ["case", "output", "method", "n", "runs", "parameter", "parameter_2", "index", "value", "conf",
+                 "rank", "rank_low", "rank_high", "top_agreement", "top_stability", "flags"]
+MAIN_INDEX = {"sobol": "ST", "morris": "mu_star"}
+TOP = 3                     # the ranking checked for convergence: which parameters are the TOP most influential
+STABLE_SHARE = 0.9          # the share of bootstrap resamples that must agree on them
+OUTSIDE, WIDE, UNSETTLED = "outside [0,1]", "CI wider than index", "rank not converged"
 
 
 def point_means(runs: pd.DataFrame, outputs: list[str], n_points: int) -> dict[str, pd.DataFrame]:
@@ -45,10 +61,11 @@ def convergence_sizes(total: int) -> list[int]:
 
 def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100,
             conf_level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """The long table of indices (see INDEX_COLUMNS) for every case, output and convergence size."""
+    """The long table of indices (see INDEX_COLUMNS) for every case, output and convergence size, flagged."""
     problem = salib_problem(experiment)
     X = sample_points(experiment).to_numpy()
     outputs = experiment.outputs.final
+    main = MAIN_INDEX[experiment.design.kind]
     rows = []
     for case, means in point_means(runs, outputs, len(X)).items():
         for output in outputs:
@@ -57,8 +74,100 @@ def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100
                 output_rows = _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed)
             else:
                 output_rows = _morris_rows(problem, X, Y, experiment, num_resamples, conf_level, seed)
+            ranks, stability = bootstrap_ranks(problem, X, Y, experiment, num_resamples, seed)
+            for row in output_rows:
+                if row["n"] == experiment.design.samples and row["index"] == main:
+                    row.update(ranks[row["parameter"]], top_stability=stability)
             rows += [{"case": case, "output": output, **row} for row in output_rows]
-    return pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    return flag_indices(pd.DataFrame(rows, columns=INDEX_COLUMNS))
+
+
+def _main_index(problem, X, Y, experiment) -> np.ndarray:
+    """The main index (Sobol ST, Morris mu*) of every parameter, without intervals."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if experiment.design.kind == "sobol":
+            return np.asarray(sobol_analysis.analyze(problem, Y, calc_second_order=experiment.design.second_order,
+                                                     num_resamples=2, seed=0)["ST"])
+        return np.asarray(morris_analysis.analyze(problem, X, Y, num_resamples=2, num_levels=experiment.design.levels,
+                                                  seed=0)["mu_star"])
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1 for the largest value; NaN last."""
+    order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
+    ranks = np.empty(len(values), dtype=int)
+    ranks[order] = np.arange(1, len(values) + 1)
+    return ranks
+
+
+def bootstrap_ranks(problem, X, Y, experiment, num_resamples: int, seed: int) -> tuple[dict, float]:
+    """Per parameter its rank by the main index and 90% bootstrap rank interval; and the share of resamples
+    whose top ``TOP`` parameters are the same set. Resamples draw whole blocks (a Sobol base sample with its
+    D + 2 (or 2D + 2) points, a Morris trajectory), the unit of the design, with replacement."""
+    D = problem["num_vars"]
+    if experiment.design.kind == "sobol":
+        block = 2 * D + 2 if experiment.design.second_order else D + 2
+    else:
+        block = D + 1
+    blocks = len(Y) // block
+    estimate = _ranks(_main_index(problem, X, Y, experiment))
+    top = min(TOP, D - 1)
+    rng = np.random.default_rng(seed)
+    resampled = []
+    for _ in range(max(num_resamples, 1)):
+        chosen = rng.integers(blocks, size=blocks)
+        rows = (chosen[:, None] * block + np.arange(block)).ravel()
+        resampled.append(_ranks(_main_index(problem, X[rows], Y[rows], experiment)))
+    resampled = np.array(resampled)                     # resamples x parameters
+    in_top = resampled <= top
+    agrees = in_top == (estimate <= top)
+    per_parameter = {name: {"rank": int(estimate[i]), "rank_low": float(np.quantile(resampled[:, i], 0.05)),
+                            "rank_high": float(np.quantile(resampled[:, i], 0.95)),
+                            "top_agreement": float(agrees[:, i].mean())}
+                     for i, name in enumerate(problem["names"])}
+    return per_parameter, float(agrees.all(axis=1).mean())
+
+
+def flag_indices(indices: pd.DataFrame) -> pd.DataFrame:
+    """The ``flags`` column: the checks of the module docstring, for the indices at each case's final size."""
+    indices = indices.copy()
+    final = indices["n"] == indices.groupby("case")["n"].transform("max")
+    value, conf = indices["value"].astype(float), indices["conf"].astype(float)
+    is_sobol = indices["method"] == "sobol"
+    bounded = is_sobol & indices["index"].isin(["S1", "ST", "S2"])
+    outside = final & bounded & ((value < 0) | (value > 1))
+    wide = final & conf.notna() & (conf > value.abs())
+    unsettled = final & (indices.get("top_agreement", pd.Series(np.nan, indices.index)).astype(float) < STABLE_SHARE)
+    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u)) if hit]
+             for o, w, u in zip(outside, wide, unsettled)]
+    indices["flags"] = ["; ".join(f) for f in flags]
+    return indices
+
+
+def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
+    """In words: what the flags mean and what to do, one line per kind of flag raised (none if none)."""
+    flagged = indices[indices["flags"].fillna("") != ""]
+    lines = []
+    size = "design.samples (" + ("N base samples" if (indices["method"] == "sobol").any() else "trajectories r") + ")"
+    more_replicates = f"replicates (now {replicates})" if replicates else "replicates"
+    count = {flag: int(flagged["flags"].str.contains(flag, regex=False).sum()) for flag in (OUTSIDE, WIDE, UNSETTLED)}
+    if count[OUTSIDE]:
+        lines.append(f"{count[OUTSIDE]} Sobol index(es) outside [0, 1]: these estimates are sampling error. Double "
+                     f"{size}; an ST above 1 (or S1 above ST) says the model's own noise inflates the indices: "
+                     f"raise {more_replicates} so that each point's mean is less noisy.")
+    if count[WIDE]:
+        lines.append(f"{count[WIDE]} index(es) with a confidence interval wider than the index: their effect cannot "
+                     f"be told from zero at this size. If they matter to the question, double {size}; otherwise "
+                     "read them as not influential.")
+    if count[UNSETTLED]:
+        stability = indices.groupby(["case", "output"])["top_stability"].max()
+        worst = stability.idxmin()
+        lines.append(f"{count[UNSETTLED]} parameter(s) whose place among the {TOP} most influential is not settled: "
+                     f"bootstrap resamples disagree (the same top {TOP} in as few as {stability.min():.0%} of "
+                     f"resamples, {worst[0]} / {worst[1]}; aim for {STABLE_SHARE:.0%}). Double {size} until the "
+                     f"ranking holds; raise {more_replicates} if the output is noisy.")
+    return lines
 
 
 def _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed) -> list[dict]:
@@ -100,17 +209,46 @@ def _morris_rows(problem, X, Y, experiment, num_resamples, conf_level, seed) -> 
     return rows
 
 
-def write_analysis(indices: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Write indices.csv and the figures; return the paths written."""
+def headline(indices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """Per case and output, the ``top`` parameters by the main index at the final size, with their flags."""
+    main = MAIN_INDEX[indices["method"].iloc[0]]
+    final = indices[(indices["n"] == indices.groupby("case")["n"].transform("max")) & (indices["index"] == main)]
+    ordered = final.sort_values(["case", "output", "value"], ascending=[True, True, False])
+    table = ordered.groupby(["case", "output"], sort=False).head(top)
+    return table[["case", "output", "parameter", "index", "value", "conf", "rank_low", "rank_high", "top_agreement",
+                  "flags"]]
+
+
+def summary_markdown(indices: pd.DataFrame, replicates: int | None = None) -> str:
+    table = headline(indices)
+    lines = ["# Sensitivity analysis: the most influential parameters and the checks on them", "",
+             f"Flags: `{OUTSIDE}` (a Sobol index below 0 or above 1), `{WIDE}` (the interval includes zero), "
+             f"`{UNSETTLED}` (fewer than {STABLE_SHARE:.0%} of bootstrap resamples agree on whether the parameter is "
+             f"among the {TOP} most influential; rank_low..rank_high is its 90% bootstrap rank interval).", ""]
+    what_to_do = advice(indices, replicates)
+    lines += (["## What to do", "", *[f"- {line}" for line in what_to_do], ""] if what_to_do
+              else ["No flags: the indices are inside [0, 1], distinguishable from zero where ranked, and the "
+                    "ranking is stable.", ""])
+    columns = list(table.columns)
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_analysis(indices: pd.DataFrame, out_dir: Path, replicates: int | None = None) -> list[Path]:
+    """Write indices.csv (with the flags), summary.md (the headline and what to do) and the figures."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "indices.csv"
     indices.to_csv(csv_path, index=False)
-    written = [csv_path]
+    (out_dir / "summary.md").write_text(summary_markdown(indices, replicates))
+    written = [csv_path, out_dir / "summary.md"]
     for case, case_indices in indices.groupby("case", sort=False):
         method = case_indices["method"].iloc[0]
         final = case_indices[case_indices["n"] == case_indices["n"].max()]
         plot = plot_sobol if method == "sobol" else plot_morris
-        written.append(save(plot(final, case), out_dir / f"{method}_{_slug(case)}.png"))
+        note = "\n".join(advice(case_indices, replicates))
+        written.append(save(plot(final, case, note), out_dir / f"{method}_{_slug(case)}.png"))
         written.append(save(plot_convergence(case_indices, case), out_dir / f"convergence_{_slug(case)}.png"))
     return written
 
@@ -119,69 +257,110 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
-def plot_sobol(indices: pd.DataFrame, case: str, top: int = 15):
-    """Horizontal bars of S1 and ST with confidence intervals, parameters ordered by ST."""
+def _stability_title(output: str, table: pd.DataFrame) -> str:
+    stability = table["top_stability"].dropna()
+    if stability.empty:
+        return output_label(output)
+    verdict = "settled" if stability.iloc[0] >= STABLE_SHARE else "NOT settled"
+    return f"{output_label(output)}\ntop {TOP} the same in {stability.iloc[0]:.0%} of resamples: {verdict}"
+
+
+def _note(figure, note: str) -> None:
+    if note:
+        import textwrap
+
+        text = "\n".join(textwrap.fill(line, int(figure.get_figwidth() * 14)) for line in note.split("\n"))
+        figure.text(0.01, -0.01, text, ha="left", va="top", fontsize=8, color="#8b0000")
+
+
+def plot_sobol(indices: pd.DataFrame, case: str, note: str = "", top: int = 15):
+    """Horizontal bars of S1 and ST with confidence intervals, parameters ordered by ST, values labelled;
+    a flagged index hatched and its flags named beside it."""
     outputs = list(dict.fromkeys(indices["output"]))
-    figure, axes = output_grid(len(outputs), 5, 0.3 * min(top, indices["parameter"].nunique()) + 1.5)
+    figure, axes = output_grid(len(outputs), 5.5, 0.34 * min(top, indices["parameter"].nunique()) + 1.9)
     for ax, output in zip(axes, outputs):
         table = indices[(indices["output"] == output) & indices["index"].isin(["S1", "ST"])]
-        wide = table.pivot(index="parameter", columns="index", values=["value", "conf"])
+        wide = table.pivot(index="parameter", columns="index", values=["value", "conf", "flags"])
         wide = wide.sort_values(("value", "ST"), ascending=True).tail(top)
         positions = np.arange(len(wide))
         for offset, index, colour in ((-0.2, "S1", "tab:blue"), (0.2, "ST", "tab:orange")):
-            ax.barh(positions + offset, wide[("value", index)], height=0.4, xerr=wide[("conf", index)],
-                    color=colour, label=index, capsize=2)
-        ax.set_yticks(positions, wide.index)
+            flagged = wide[("flags", index)].fillna("") != ""
+            bars = ax.barh(positions + offset, wide[("value", index)].astype(float), height=0.4,
+                           xerr=wide[("conf", index)].astype(float), color=colour, label=index, capsize=2,
+                           hatch=["//" if f else "" for f in flagged], edgecolor="black", linewidth=0.3)
+            ax.bar_label(bars, [f"{v:.2f}" + (" !" if f else "") for v, f in zip(wide[("value", index)], flagged)],
+                         fontsize=6, padding=2)
+        ax.set_yticks(positions, wide.index, fontsize=8)
         ax.axvline(0, color="grey", linewidth=0.5)
-        ax.set_title(output)
-        ax.set_xlabel("Sobol index (bars: 95% bootstrap CI)")
-        ax.legend(loc="lower right")
+        ax.axvline(1, color="grey", linewidth=0.5, linestyle=":")
+        ax.set_title(_stability_title(output, indices[(indices["output"] == output) & (indices["index"] == "ST")]),
+                     fontsize=9)
+        ax.set_xlabel("Sobol index (bars: 95% bootstrap CI; hatched, !: flagged)", fontsize=8)
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:blue", label="S1"), Patch(color="tab:orange", label="ST"),
+                           Patch(facecolor="white", edgecolor="black", hatch="//", label="flagged")],
+                  loc="lower right", fontsize=7)
     figure.suptitle(f"Sobol indices, {case} (N={indices['n'].max()})")
     figure.tight_layout()
+    _note(figure, note)
     return figure
 
 
-def plot_morris(indices: pd.DataFrame, case: str, labelled: int = 8):
-    """Morris mu*-sigma chart with mu* confidence intervals; the most influential parameters labelled."""
+def plot_morris(indices: pd.DataFrame, case: str, note: str = "", labelled: int = 8):
+    """Morris mu*-sigma chart with mu* confidence intervals; the most influential parameters labelled,
+    flagged ones ringed in red."""
     outputs = list(dict.fromkeys(indices["output"]))
-    figure, axes = output_grid(len(outputs), 5, 4.5)
+    figure, axes = output_grid(len(outputs), 5, 4.7)
     for ax, output in zip(axes, outputs):
-        table = indices[indices["output"] == output].pivot(index="parameter", columns="index", values=["value", "conf"])
+        rows = indices[indices["output"] == output]
+        table = rows.pivot(index="parameter", columns="index", values=["value", "conf"]).astype(float)
+        flags = rows[rows["index"] == "mu_star"].set_index("parameter")["flags"].fillna("")
         mu_star, sigma = table[("value", "mu_star")], table[("value", "sigma")]
         ax.errorbar(mu_star, sigma, xerr=table[("conf", "mu_star")], fmt="o", markersize=4, capsize=2, alpha=0.8)
+        flagged = flags[flags != ""].index
+        if len(flagged):
+            ax.plot(mu_star[flagged], sigma[flagged], "o", mfc="none", mec="red", ms=9, label="flagged")
         limit = float(np.nanmax([mu_star.max(), sigma.max(), 1e-12])) * 1.05
         ax.plot([0, limit], [0, limit], color="grey", linestyle="--", linewidth=0.8, label="sigma = mu*")
         influential = mu_star[mu_star > 0.02 * mu_star.max()].sort_values(ascending=False)
         for name in influential.index[:labelled]:
-            ax.annotate(name, (mu_star[name], sigma[name]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(name + (" !" if flags.get(name) else ""), (mu_star[name], sigma[name]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("mu* (mean absolute elementary effect)")
         ax.set_ylabel("sigma (interaction / non-linearity)")
-        ax.set_title(output)
+        ax.set_title(_stability_title(output, rows[rows["index"] == "mu_star"]), fontsize=9)
         ax.legend(loc="upper left", fontsize=7)
     figure.suptitle(f"Morris screening, {case} (r={indices['n'].max()} trajectories)")
     figure.tight_layout()
+    _note(figure, note)
     return figure
 
 
 def plot_convergence(indices: pd.DataFrame, case: str, top: int = 5):
     """The main index (ST or mu*) of the most influential parameters against the sample size."""
+    from sim.plots import style
+
     method = indices["method"].iloc[0]
-    main_index = "ST" if method == "sobol" else "mu_star"
+    main_index = MAIN_INDEX[method]
     outputs = list(dict.fromkeys(indices["output"]))
     figure, axes = output_grid(len(outputs), 5, 3.5)
     for ax, output in zip(axes, outputs):
         table = indices[(indices["output"] == output) & (indices["index"] == main_index)]
         final = table[table["n"] == table["n"].max()]
-        for name in final.nlargest(top, "value")["parameter"]:
+        for number, name in enumerate(final.nlargest(top, "value")["parameter"]):
             line = table[table["parameter"] == name].sort_values("n")
-            ax.errorbar(line["n"], line["value"], yerr=line["conf"], marker="o", capsize=2, label=name)
+            look = style(number)
+            ax.errorbar(line["n"] * (1 + 0.03 * (number - 2)), line["value"], yerr=line["conf"].astype(float),
+                        marker=look["marker"], linestyle=look["linestyle"], color=look["color"], capsize=2,
+                        label=name)   # nudged sideways so that equal values stay visible
         ax.set_xscale("log", base=2)
         sizes = sorted(table["n"].unique())
         ax.set_xticks(sizes, [str(size) for size in sizes])
         ax.minorticks_off()
         ax.set_xlabel("base samples N" if method == "sobol" else "trajectories r")
         ax.set_ylabel(main_index)
-        ax.set_title(output)
+        ax.set_title(output_label(output), fontsize=9)
         ax.legend(fontsize=7)
     figure.suptitle(f"Convergence of {main_index}, {case}")
     figure.tight_layout()
