@@ -17,11 +17,11 @@ PUBLISHED = Path(__file__).resolve().parents[1] / "docs" / "data" / "nhs_vmi_tru
 def summary(**changes) -> dict:
     """A hand-made summary of one trust, in the shape of RunResult.summary."""
     base = {
-        "staff": 5000, "l4l_complete_2021_03": 200.0, "l4l_in_progress_2021_03": 80.0,
+        "staff": 5000, "l4l_participants_2018_12": 150.0, "l4l_complete_2021_03": 200.0, "l4l_in_progress_2021_03": 80.0,
         "alt_complete_2021_03": 20.0, "alt_in_progress_2021_03": 1.0, "value_streams_2019_07": 5.0,
         "rpiws_2019_07": 20.0, "lead_time_baseline_hours": 1000.0, "lead_time_post_hours": 400.0,
         "lead_time_reduction": 0.6, "quality_final": 2.0, "engagement_mean_final": 0.5, "morale_final": 0.5,
-        "cqc": {"2016": "good", "2018": "requires_improvement", "2019": "good", "2020": "inadequate",
+        "cqc": {"2014": "good", "2015": "requires_improvement", "2016": "good", "2018": "requires_improvement", "2019": "good", "2020": "inadequate",
                 "2021": "outstanding"},
         "cqc_latest": "outstanding", "cqc_latest_score": 3,
         "survey": {"actors": 100, "ties": 150, "dyad_reciprocity": 0.3, "brokerage_simple_share": 0.5,
@@ -51,9 +51,10 @@ def test_shipped_targets_cover_every_pattern_of_the_brief():
     for trust in TRUST_NAMES:
         for statistic in ("l4l_complete_2021_03", "l4l_in_progress_2021_03", "alt_complete_2021_03",
                           "alt_in_progress_2021_03", "rpiws_2019_07", "value_streams_2019_07",
-                          "lead_time_reduction"):
+                          "lead_time_reduction", "l4l_participants_2018_12"):
             assert f"{trust}.{statistic}" in ids
-        assert sum(t.trust == trust and t.kind == "ordinal" for t in targets.targets) == 2
+        # every CQC inspection of Table 4.1, the pre-programme one included (model v2 starts in 2013)
+        assert sum(t.trust == trust and t.kind == "ordinal" for t in targets.targets) == 3
     assert "SASH.survey.dyad_reciprocity.highest" in ids
     assert "SATH.survey.brokerage_simple_share.highest" in ids
     assert all(t.weight > 0 and t.source for t in targets.targets)

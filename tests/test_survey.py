@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from sim.calibration.targets import load_targets, simulated_statistics
+from sim.params import default_params
 from sim.network import ImprovementNetwork
 from sim.staff import COMPLETE, DROPPED, IN_PROGRESS, NONE
 from sim.survey import (ACTOR_COLUMNS, EDGE_COLUMNS, MEASURES, brokerage_counts, emulate_survey, network_measures,
@@ -125,8 +126,9 @@ def fake_model(n=400, l4l=None, scale=1.0, seed=0, week=200, params=None, ties=1
     for i in range(n):
         network.add(np.full(ties, i), rng.choice(n, ties, replace=False), week=int(rng.integers(0, week)),
                     origin="work", weight=float(rng.uniform(0.2, 1)))
-    return SimpleNamespace(staff=staff, network=network, week=week, scale=scale, rng=np.random.default_rng(seed + 1),
-                           params=params or {}, ceo_slot=0)
+    return SimpleNamespace(staff=staff, network=network, week=week, scale=scale,
+                           observation_rng=np.random.default_rng(seed + 1),
+                           params={**default_params(), **(params or {})}, ceo_slot=0)
 
 
 def test_invitations_are_the_l4l_participants_and_respondents_the_published_count():
