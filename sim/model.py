@@ -118,17 +118,15 @@ class TrustModel(mesa.Model):
         net, n = self.trust.network, self.staff.n
         src, dst = self._team_ties(np.arange(n), net.team_ties)
         cross = self.rng.poisson(net.cross_team_ties, n)
-        src = np.concatenate([src, np.repeat(np.arange(n), cross)])
-        dst = np.concatenate([dst, self.rng.integers(0, n, cross.sum())])
-        self._add_work_ties(src, dst)
+        cross_src, cross_dst = np.repeat(np.arange(n), cross), self.rng.integers(0, n, cross.sum())
+        self.network.add(src, dst, self.week, "work", lasting=True)
+        self.network.add(cross_src, cross_dst, self.week, "cross_team", lasting=True)
+        src, dst = np.concatenate([src, cross_src]), np.concatenate([dst, cross_dst])
+        back = self.rng.random(len(src)) < relationships.return_probability(self.culture, self.params)
+        self.network.add(dst[back], src[back], self.week, "returned")
 
     def _team_ties(self, members: np.ndarray, ties_each: int):
         return relationships.teammates(members, ties_each, self.staff.team, self.team_first, self.team_sizes, self.rng)
-
-    def _add_work_ties(self, src: np.ndarray, dst: np.ndarray) -> None:
-        self.network.add(src, dst, self.week, "work", lasting=True)
-        back = self.rng.random(len(src)) < relationships.return_probability(self.culture, self.params)
-        self.network.add(dst[back], src[back], self.week, "returned")
 
     # -- shared quantities -----------------------------------------------------------------------
     @property
@@ -257,14 +255,13 @@ class TrustModel(mesa.Model):
             self._replace(leavers)
 
     def _replace(self, leavers: np.ndarray, count_as_leavers: bool = True) -> None:
-        """Leavers take their ties with them; recruits start untrained and peripheral."""
+        """Leavers take their relationships with them; recruits take the post's formal work ties and
+        start untrained and peripheral: no improvement ties, none of the post's ties returned."""
         if count_as_leavers:
             self.leavers_total += len(leavers)
         values_based = self.trust.culture.values_based_recruitment
         self.staff.replace(leavers, self._recruit_engagement(len(leavers), values_based), self.params["recruit_morale"])
-        self.network.remove_nodes(leavers)
-        src, dst = self._team_ties(leavers, max(1, self.trust.network.team_ties // 2))
-        self._add_work_ties(src, dst)
+        self.network.remove_personal_ties(leavers)
         for slot in leavers:
             self.staff_agents[slot].remove()
             self.staff_agents[slot] = StaffAgent(self, slot)

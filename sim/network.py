@@ -103,11 +103,12 @@ class ImprovementNetwork:
         self._set_reciprocated(self.reverse_keys(dropped), False)
         self._cache.clear()
 
-    def remove_nodes(self, nodes: np.ndarray) -> None:
-        """Remove every tie to or from ``nodes`` (leavers take their ties with them)."""
+    def remove_personal_ties(self, nodes: np.ndarray) -> None:
+        """Remove the ties ``nodes`` made themselves (every tie to or from them that is not a formal
+        work tie of the post): leavers take their relationships with them, the post keeps its work ties."""
         gone = np.zeros(self.n, dtype=bool)
         gone[nodes] = True
-        self.keep(~(gone[self.source] | gone[self.target]))
+        self.keep(self.lasting | ~(gone[self.source] | gone[self.target]))
 
     def weights_changed(self) -> None:
         """Call after editing ``weight`` or ``reciprocated`` in place: flows are recomputed."""

@@ -4,7 +4,8 @@
   who teaches them), RPIW teams, reflective-talk routines; ALT graduates and KPO members become hubs.
   A new tie is one-way: i names j as someone they talk to about improvement.
 - Reciprocity emerges from interaction. Every period a tie carries an improvement exchange with a
-  probability that rises with its strength and the talker's engagement in the method. A one-way tie
+  probability that rises with its strength and the talker's engagement in the method, and falls when
+  the talker has more ties than they have time for (``attention_ties``). A one-way tie
   that carries exchange is returned (the reverse tie forms) with a probability set by the culture
   (reflective routines, distributed leadership and values work make people talk back) and the
   receiver's engagement. Ties that carry no exchange weaken and, below ``tie_drop_weight``, are
@@ -39,7 +40,10 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     """One period of ``weeks``: ties carry exchange or fade; exchanged one-way ties may be returned."""
     if not len(network):
         return
-    talk = 1 - np.exp(-p["exchange_rate"] * weeks * network.weight * activity[network.source])
+    # a person's time is limited: with more ties than ``attention_ties`` (by strength), each carries less
+    out_strength = np.bincount(network.source, weights=network.weight, minlength=network.n)
+    attention = np.minimum(1.0, p["attention_ties"] / np.maximum(out_strength, 1e-12))[network.source]
+    talk = 1 - np.exp(-p["exchange_rate"] * weeks * network.weight * activity[network.source] * attention)
     talked = rng.random(len(network)) < talk
     network.last_active[talked] = week
     fading = ~talked & ~network.lasting
