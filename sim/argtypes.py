@@ -32,3 +32,10 @@ def scale(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"{value} is not allowed; give a fraction in (0, 1]")
     return value
+
+
+def seed(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a whole number 0 or more")
+    return value
