@@ -193,12 +193,12 @@ class AtomicFolder:
         if not self.out.exists():
             os.rename(self.tmp, self.out)
         elif _exchange(self.tmp, self.out):
-            shutil.rmtree(self.tmp)             # now the old folder
+            _remove(self.tmp)                   # now the old folder
         else:
             old = self.out.with_name(f"{self.out.name}.old-{os.getpid()}")
             os.rename(self.out, old)
             os.rename(self.tmp, self.out)
-            shutil.rmtree(old)
+            _remove(old)
         return False
 
     def _check_replaceable(self) -> None:
@@ -231,6 +231,14 @@ def why_not_created(folder: Path, error: OSError) -> str:
     """The reason a folder could not be made: a file in the way, or the system's reason."""
     in_the_way = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
     return f"{in_the_way} is a file" if in_the_way else error.strerror or str(error)
+
+
+def _remove(path: Path) -> None:
+    """Delete a replaced folder (or, if ``--out`` was a link to one, only the link)."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
 
 
 def is_run_folder(folder: Path) -> bool:

@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from sim.errors import InputError
-from sim.experiments.batch import read_manifest, read_runs
+from sim.experiments.batch import (OutputSelection, ResultStore, build_manifest, execute_run, read_manifest, read_runs,
+                                   read_series, run_batch)
 from sim.runner import AtomicFolder
+from test_experiments_batch import tiny_specs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +72,7 @@ def written(out: Path) -> set[int]:
 
 def written_singly(out: Path) -> set[int]:
     """Runs written but not yet gathered into a part, from the file names alone (fast)."""
-    return {int(path.stem.split("-")[1]) for path in (out / "runs").glob("run-*.parquet")}
+    return {int(path.stem.split("-")[1]) for path in (out / "runs").glob("run-*.json")}
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 90):
@@ -212,3 +214,26 @@ def test_a_previous_run_folder_is_replaced_and_others_are_refused(tmp_path):
         _write_run(folder, "2")
         (folder / "timeseries.csv").write_text("x")
     assert sorted(p.name for p in empty.iterdir()) == ["manifest.json", "summary.json", "timeseries.csv"]
+
+
+def test_what_a_kill_leaves_half_done_is_cleared_and_each_run_kept_once(tmp_path):
+    specs, outputs, out = tiny_specs(6), OutputSelection(final=("quality_final",), series=("quality",)), tmp_path / "out"
+    store = ResultStore(out)
+    store.open(build_manifest(specs, outputs, None))
+    for spec in specs[:3]:
+        store.add(*execute_run(spec, outputs))
+    singles = {path: path.read_bytes() for path in [*out.glob("runs/run-*"), *out.glob("series/run-*")]}
+    store.pack()
+    for path, content in singles.items():   # killed after the part landed, before the gathered files went
+        path.write_bytes(content)
+    row, series = execute_run(specs[3], outputs)
+    series.to_parquet(out / "series" / "run-000000003.parquet")   # killed before its row was written
+    (out / "runs" / "run-000000004.json.tmp").write_text("{")     # killed while writing a row
+    store.close()
+
+    result = run_batch(specs, out, outputs, progress=False)
+    assert (result.done_before, result.computed) == (3, 3)
+    assert result.runs["run_index"].tolist() == list(range(6))
+    assert not read_series(out).duplicated(["run_index", "week"]).any()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
+    assert sorted(p.name for p in (out / "series").iterdir()) == ["part-000000.parquet", "part-000001.parquet"]

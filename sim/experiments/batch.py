@@ -26,7 +26,8 @@ Layout of ``out_dir`` (self-describing):
   ``param_<name>`` for every parameter), the spec's labels and the kept outputs.
 - ``series/part-NNNNNN.parquet``: the kept weekly series, long format, keyed by ``run_index``
   (only when series outputs are requested).
-- ``runs/run-NNNNNNNNN.parquet`` (and ``series/run-...``): a finished run not yet gathered into a part.
+- ``runs/run-NNNNNNNNN.json`` (and ``series/run-NNNNNNNNN.parquet``): a finished run not yet gathered
+  into a part.
 - ``.lock``: locked (``fcntl.flock``) by the one process writing the folder; holds its pid.
 
 Every run is written as soon as it finishes, as its own ``run-`` file; every ``chunk_size`` runs
@@ -341,6 +342,7 @@ class ResultStore:
         self.manifest_path = directory / "manifest.json"
         self.lock_path = directory / ".lock"
         self._lock = None
+        self._added: dict[str, tuple[dict, pd.DataFrame | None]] = {}   # written singly, not yet packed
 
     def open(self, manifest: dict) -> None:
         """Lock the folder (held until ``close``), clear what a killed writer left half-done, check or
@@ -412,22 +414,22 @@ class ResultStore:
         landed, and run files already gathered into a part."""
         for leftover in [*self.runs_dir.glob("*.tmp"), *self.series_dir.glob("*.tmp")]:
             leftover.unlink()
-        runs = {path.name for path in self.runs_dir.glob("*.parquet")}
+        landed = {path.stem for path in [*self._parts(self.runs_dir), *self._singles(self.runs_dir)]}
         for orphan in self.series_dir.glob("*.parquet"):
-            if orphan.name not in runs:
+            if orphan.stem not in landed:
                 orphan.unlink()
         packed = set(self._indices(self._parts(self.runs_dir)))
-        for single in self.runs_dir.glob("run-*.parquet"):
-            if int(single.stem.split("-")[1]) in packed:
-                (self.series_dir / single.name).unlink(missing_ok=True)
+        for single in self._singles(self.runs_dir):
+            if _run_index(single) in packed:
+                (self.series_dir / f"{single.stem}.parquet").unlink(missing_ok=True)
                 single.unlink()
 
     @staticmethod
-    def _indices(paths) -> list[int]:
-        return [i for path in paths for i in pd.read_parquet(path, columns=["run_index"])["run_index"].tolist()]
+    def _indices(parts) -> list[int]:
+        return [i for part in parts for i in pd.read_parquet(part, columns=["run_index"])["run_index"].tolist()]
 
     def done_run_indices(self) -> set[int]:
-        return set(self._indices([*self._parts(self.runs_dir), *self._singles(self.runs_dir)]))
+        return set(self._indices(self._parts(self.runs_dir))) | {_run_index(p) for p in self._singles(self.runs_dir)}
 
     def start_session(self, *, workers, scheduler, done_before, todo) -> None:
         self.manifest["sessions"].append({
@@ -444,28 +446,42 @@ class ResultStore:
 
     @property
     def unpacked(self) -> int:
-        return len(self._singles(self.runs_dir))
+        return len(self._added)
 
     def add(self, row: dict, series: pd.DataFrame | None) -> None:
-        """Write one finished run (its series first: the runs file says the run is complete)."""
-        name = f"run-{row['run_index']:09d}.parquet"
+        """Write one finished run: its series (parquet), then its row (JSON, quick to write), which
+        says the run is complete."""
+        stem = f"run-{row['run_index']:09d}"
         if series is not None:
-            _write_atomically(series, self.series_dir / name)
-        _write_atomically(pd.DataFrame([row]), self.runs_dir / name)
+            _write_atomically(series, self.series_dir / f"{stem}.parquet")
+        temporary = self.runs_dir / f"{stem}.json.tmp"
+        temporary.write_text(json.dumps(row, default=_plain))
+        os.replace(temporary, self.runs_dir / f"{stem}.json")
+        self._added[stem] = (row, series)
 
     def pack(self) -> None:
-        """Gather the single-run files into one part: series part, runs part, then delete the singles."""
+        """Gather the single-run files into one part (series part, runs part, then delete the singles);
+        runs of this session come from memory, those a killed session left from their files."""
         singles = self._singles(self.runs_dir)
         if not singles:
             return
+        rows, series = [], []
+        for single in singles:
+            row, run_series = self._added.get(single.stem) or (json.loads(single.read_text()), None)
+            series_file = self.series_dir / f"{single.stem}.parquet"
+            if run_series is None and series_file.exists():
+                run_series = pd.read_parquet(series_file)
+            rows.append(row)
+            if run_series is not None:
+                series.append(run_series)
         name = f"part-{self._next_part_number():06d}.parquet"
-        series = [self.series_dir / single.name for single in singles if (self.series_dir / single.name).exists()]
         if series:
-            _write_atomically(_concat(pd.read_parquet(path) for path in series), self.series_dir / name)
-        _write_atomically(_concat(pd.read_parquet(path) for path in singles), self.runs_dir / name)
+            _write_atomically(pd.concat(series, ignore_index=True), self.series_dir / name)
+        _write_atomically(pd.DataFrame(rows), self.runs_dir / name)
         for single in singles:
             single.unlink()
-            (self.series_dir / single.name).unlink(missing_ok=True)
+            (self.series_dir / f"{single.stem}.parquet").unlink(missing_ok=True)
+        self._added.clear()
 
     def _next_part_number(self) -> int:
         numbers = [int(path.stem.split("-")[1]) for path in self._parts(self.runs_dir)]
@@ -481,8 +497,9 @@ class ResultStore:
         return sorted(directory.glob("part-*.parquet"))
 
     @staticmethod
-    def _singles(directory: Path) -> list[Path]:
-        return sorted(directory.glob("run-*.parquet"))
+    def _singles(directory: Path, suffix: str = ".json") -> list[Path]:
+        """Finished runs not yet in a part: ``run-N.json`` in runs/, ``run-N.parquet`` in series/."""
+        return sorted(directory.glob(f"run-*{suffix}"))
 
     def runs(self) -> pd.DataFrame:
         return read_runs(self.directory)
@@ -499,26 +516,41 @@ def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
 
 def read_runs(out_dir: str | Path) -> pd.DataFrame:
     """All finished runs in a results folder, one row per run, sorted by run_index."""
-    frame = _read_all(Path(out_dir) / "runs")
+    frame = _read_all(Path(out_dir) / "runs", ".json")
     return _sorted_runs(frame.drop_duplicates("run_index") if not frame.empty else frame)
 
 
 def read_series(out_dir: str | Path) -> pd.DataFrame:
     """The kept weekly series of a results folder, sorted by run_index and week."""
-    frame = _read_all(Path(out_dir) / "series")
+    frame = _read_all(Path(out_dir) / "series", ".parquet")
     keys = [key for key in ("run_index", "trust", "week") if key in frame]
     return _sorted_series(frame.drop_duplicates(keys) if not frame.empty else frame)
 
 
-def _read_all(directory: Path) -> pd.DataFrame:
+def _read_all(directory: Path, suffix: str) -> pd.DataFrame:
     """Single-run files, then parts: a single-run file gathered into a part meanwhile (and gone) is in a
     part listed after it; a run read twice (from both) is dropped by the caller."""
-    frames = []
-    for single in ResultStore._singles(directory):
+    frames, rows = [], []
+    for single in ResultStore._singles(directory, suffix):
         with contextlib.suppress(FileNotFoundError):
-            frames.append(pd.read_parquet(single))
+            if single.suffix == ".json":
+                rows.append(json.loads(single.read_text()))
+            else:
+                frames.append(pd.read_parquet(single))
+    frames += [pd.DataFrame(rows)] if rows else []
     frames += [pd.read_parquet(part) for part in ResultStore._parts(directory)]
     return _concat(frames)
+
+
+def _run_index(single: Path) -> int:
+    return int(single.stem.split("-")[1])
+
+
+def _plain(value):
+    """JSON for the numpy scalars of a results row."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 def read_manifest(out_dir: str | Path) -> dict:
