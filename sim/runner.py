@@ -183,7 +183,8 @@ class AtomicFolder:
             self.tmp.mkdir()
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            raise InputError(f"{self.option} {self.out}: cannot create the folder ({why_not_created(self.out, exc)})") from None
+            raise InputError(f"{self.option} {self.out}: cannot create the folder "
+                             f"({why_not_created(self.out, exc)})") from None
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):

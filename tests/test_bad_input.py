@@ -105,9 +105,9 @@ CASES = [
          {"a_file": "x", "post.csv": posterior()}),
     Case("out_under_a_file", [*RUN, "--out", "{in}/a_file/run"], ["--out", "a_file/run", "a_file is a file"],
          {"a_file": "x"}),
-    Case("out_where_nobody_writes", [*RUN, "--out", "/sys/orgsim-test/run"], ["--out", "/sys/orgsim-test/run"]),
-    Case("out_where_nobody_writes_sweep", ["sweep", "{in}/e.yaml", "--out", "/sys/orgsim-test/sweep"],
-         ["/sys/orgsim-test/sweep"], {"e.yaml": experiment()}),
+    Case("out_where_nobody_writes", [*RUN, "--out", "{read_only}/run"], ["--out", "/run", "cannot create"]),
+    Case("out_where_nobody_writes_sweep", ["sweep", "{in}/e.yaml", "--out", "{read_only}/sweep"],
+         ["/sweep", "cannot create"], {"e.yaml": experiment()}),
     Case("resamples_zero", ["sensitivity", "{in}/e.yaml", "--resamples", "0", "--out", "{out}"], ["--resamples"],
          {"e.yaml": experiment(parameters=TWO_PARAMETERS, design=SOBOL)}),
     Case("leave_out_the_only_trust", [*CALIBRATE, "--trusts", "SATH", "--leave-out", "SATH"],
@@ -225,7 +225,20 @@ def prepare(case: Case, tmp_path: Path) -> tuple[list[str], Path]:
         else:
             path.write_text(content.replace("{tmp}", str(tmp_path)))
     places = {"in": str(inputs), "out": str(tmp_path / "out"), "tmp": str(tmp_path), "repo": str(REPO)}
+    if any("{read_only}" in arg for arg in case.argv):
+        places["read_only"] = read_only_folder(tmp_path)
     return [arg.format(**places) for arg in case.argv], cwd
+
+
+def read_only_folder(tmp_path: Path) -> str:
+    """A folder nobody may write in: a read-only one, or for root (who may write anywhere) sysfs."""
+    if os.geteuid() == 0:
+        if not os.path.ismount("/sys"):
+            pytest.skip("running as root without /sys: no folder root cannot write")
+        return "/sys/orgsim-test"
+    folder = tmp_path / "read_only"
+    folder.mkdir(mode=0o555)
+    return str(folder)
 
 
 def orgsim(argv: list[str], cwd: Path) -> tuple[int, str]:

@@ -92,7 +92,7 @@ def test_second_writer_is_refused_naming_the_folder_and_the_first_writers_pid(tm
         second = start_sweep(tmp_path, path, out, tmp_path / "second.log", "--chunk-size", 1)
         _, stderr = second.communicate(timeout=120)
         assert second.returncode == 2 and "Traceback" not in stderr, stderr
-        assert f"{out} is being written by another sweep (pid {first.pid})" in stderr
+        assert f"{out} is being written by another orgsim process (pid {first.pid})" in stderr
         assert not finished(tmp_path / "second.log")  # it ran nothing
     finally:
         os.kill(first.pid, signal.SIGCONT)
@@ -217,7 +217,8 @@ def test_a_previous_run_folder_is_replaced_and_others_are_refused(tmp_path):
 
 
 def test_what_a_kill_leaves_half_done_is_cleared_and_each_run_kept_once(tmp_path):
-    specs, outputs, out = tiny_specs(6), OutputSelection(final=("quality_final",), series=("quality",)), tmp_path / "out"
+    specs, out = tiny_specs(6), tmp_path / "out"
+    outputs = OutputSelection(final=("quality_final",), series=("quality",))
     store = ResultStore(out)
     store.open(build_manifest(specs, outputs, None))
     for spec in specs[:3]:

@@ -295,6 +295,7 @@ class MemoryStore:
     """Results kept in memory (``out_dir=None``)."""
 
     directory = None
+    unpacked = 0
 
     def __init__(self):
         self._rows: list[dict] = []
@@ -314,8 +315,6 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
-
-    unpacked = 0
 
     def add(self, row: dict, series: pd.DataFrame | None) -> None:
         self._rows.append(row)
@@ -391,7 +390,7 @@ class ResultStore:
             self._lock.seek(0)
             holder = self._lock.read().strip() or "unknown"
             self.close()
-            raise InputError(f"{self.directory} is being written by another sweep (pid {holder}); wait for it "
+            raise InputError(f"{self.directory} is being written by another orgsim process (pid {holder}); wait for it "
                              "to finish (then run again to add what is missing), or choose another --out") from None
         self._lock.truncate(0)
         self._lock.write(f"{os.getpid()}\n")

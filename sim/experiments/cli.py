@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     analysis = subparsers.add_parser("sensitivity", help="run a Sobol or Morris experiment and compute its indices")
     analysis.add_argument("experiment", help="experiment name (experiments/NAME.yaml) or path to a .yaml file")
     _add_runner_options(analysis)
-    analysis.add_argument("--resamples", type=positive_int, default=100, help="bootstrap resamples for the intervals (100)")
+    analysis.add_argument("--resamples", type=positive_int, default=100,
+                          help="bootstrap resamples for the intervals (100)")
     analysis.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the intervals (0.95)")
     analysis.set_defaults(handler=run_sensitivity)
 
