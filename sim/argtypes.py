@@ -48,3 +48,10 @@ def add_workers_option(parser: argparse.ArgumentParser, what: str = "runs") -> N
                         help=f"local processes running the {what} in parallel, up to the CPU cores ({cores} here); "
                              "default 1, so that a shared machine stays usable (each run's result is the same "
                              "with any N)")
+
+
+def seed(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a whole number 0 or more")
+    return value

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sim.argtypes import add_workers_option, positive_int, scale
+from sim.argtypes import add_workers_option, positive_int, scale, seed
 from sim.context import build_context
 from sim.errors import InputError
 from sim.params import default_params, load_params
-from sim.runner import TRUSTS, AtomicFolder, manifest, simulate, write_run
-from sim.scenario import load_scenario
+from sim.runner import TRUSTS, AtomicFolder, check_out_path, manifest, simulate, write_run
+from sim.scenario import check_run_end, load_scenario
 
 SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli")
 
@@ -38,7 +38,7 @@ def add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="simulate one or more scenarios and write a run folder")
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario names (scenarios/NAME.yaml) or paths")
     run.add_argument("--all", action="store_true", help=f"the five trusts: {', '.join(TRUSTS)}")
-    run.add_argument("--seed", type=int, default=1, help="base seed (default 1)")
+    run.add_argument("--seed", type=seed, default=1, help="base seed (default 1)")
     run.add_argument("--params", type=Path, help="parameter file (YAML/JSON name: value); default: sim/parameters.yaml")
     run.add_argument("--posterior", type=Path, help="calibrated parameter sets: run an ensemble over them")
     run.add_argument("--out", type=Path, help="output folder (default results/run-<time>)")
@@ -55,6 +55,8 @@ def cmd_run(args) -> int:
     if not names:
         raise InputError("orgsim run: name at least one scenario, or use --all")
     scenarios = [load_scenario(name) for name in names]
+    for scenario in scenarios:
+        check_run_end(scenario, args.end)
     out = args.out or Path("results") / f"run-{dt.datetime.now():%Y%m%d-%H%M%S}"
     if args.posterior:
         return _run_posterior(args, names, out)
@@ -81,6 +83,12 @@ def _run_posterior(args, names, out) -> int:
         from sim.calibration.cli import run_posterior_ensemble
     except ModuleNotFoundError:
         raise InputError("--posterior needs the calibration package (sim/calibration), not installed here") from None
+    from sim.calibration.posterior import load_posterior
+    from sim.calibration.targets import check_targets_reached, default_targets
+
+    check_out_path(out)
+    load_posterior(args.posterior)     # its errors first, then whether --end leaves the targets a value
+    check_targets_reached(default_targets(), names, args.end)
     run_posterior_ensemble(args.posterior, names, out, seed=args.seed, workers=args.workers, scale=args.scale,
                            n_draws=args.draws, end=args.end)
     return 0

@@ -7,7 +7,10 @@ with others, in any order, on any worker.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import errno
+import glob
 import json
 import os
 import shutil
@@ -22,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 import sim
+from sim.errors import InputError
 from sim.model import TrustModel
 from sim.quality import rating_of
 from sim.scenario import RATINGS, Scenario
@@ -157,30 +161,135 @@ def manifest(scenarios: list[Scenario], params: dict, seed, scale: float, **extr
     }
 
 
-class AtomicFolder:
-    """Write into ``<out>.partial-<pid>`` and rename to ``out`` only when complete, so a crash
-    never leaves a folder that looks finished; an existing ``out`` is replaced only at the end."""
+RUN_FOLDER_FILES = ("manifest.json", "timeseries.csv", "summary.json", "survey_network_*.csv", "*.png")
 
-    def __init__(self, out: Path):
-        self.out = Path(out)
+
+def check_out_path(out: Path, option: str = "--out") -> None:
+    """Refuse an output path that is a file, or the current folder or one above it."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {out}: is a file, not a folder; give a folder (new, or one orgsim wrote)")
+    here = Path.cwd().resolve()
+    if out.resolve() in (here, *here.parents):
+        raise InputError(f"{option} {out}: is the current folder or one above it, which a run cannot replace; "
+                         "give a folder name, e.g. results/my-run")
+
+
+class AtomicFolder:
+    """Write into ``<out>.partial-<pid>`` and put it in place of ``out`` only when complete.
+
+    A crash never leaves a folder that looks finished, and once ``out`` exists there is no moment
+    without it: the finished folder is swapped with the old one in one step (Linux renameat2
+    RENAME_EXCHANGE); elsewhere by two renames, and a run killed between them is undone by the next
+    run. Only an empty folder or an orgsim run folder (an orgsim manifest.json and only the files a
+    run writes) is replaced; any other folder is refused before the run starts, so nothing the run did
+    not write is deleted. Partial folders of killed runs (their pid no longer alive) are removed."""
+
+    def __init__(self, out: Path, option: str = "--out"):
+        check_out_path(out, option)
+        self.option = option
+        self.out = Path(os.path.abspath(out))
         self.tmp = self.out.with_name(f"{self.out.name}.partial-{os.getpid()}")
 
     def __enter__(self) -> Path:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir()
+        try:
+            self._clean_leftovers()
+            self._check_replaceable()
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir()
+        except OSError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise InputError(f"{self.option} {self.out}: cannot create the folder "
+                             f"({why_not_created(self.out, exc)})") from None
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
-        old = self.out.with_name(f"{self.out.name}.old-{os.getpid()}")
-        if self.out.exists():
-            self.out.rename(old)
-        self.tmp.rename(self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        if not self.out.exists():
+            os.rename(self.tmp, self.out)
+        elif _exchange(self.tmp, self.out):
+            _remove(self.tmp)                   # now the old folder
+        else:
+            old = self.out.with_name(f"{self.out.name}.old-{os.getpid()}")
+            os.rename(self.out, old)
+            os.rename(self.tmp, self.out)
+            _remove(old)
         return False
+
+    def _check_replaceable(self) -> None:
+        if not self.out.is_dir():
+            return
+        entries = sorted(self.out.iterdir())
+        foreign = [p.name for p in entries if p.is_dir() or not any(p.match(g) for g in RUN_FOLDER_FILES)]
+        if foreign:
+            raise InputError(f"{self.option} {self.out}: the folder holds files that no orgsim run wrote "
+                             f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); a run replaces its "
+                             "whole folder: give a new or empty folder")
+        if entries and not is_run_folder(self.out):
+            raise InputError(f"{self.option} {self.out}: the folder is not an orgsim run folder (no orgsim "
+                             "manifest.json); give a new or empty folder")
+
+    def _clean_leftovers(self) -> None:
+        """Partial folders of runs that were killed; an old folder whose replacement was cut short goes back."""
+        for kind in ("partial", "old"):
+            for leftover in self.out.parent.glob(f"{glob.escape(self.out.name)}.{kind}-*"):
+                pid = leftover.name.rpartition("-")[2]
+                if not pid.isdigit() or _alive(int(pid)):
+                    continue
+                if kind == "old" and not self.out.exists():
+                    leftover.rename(self.out)
+                else:
+                    shutil.rmtree(leftover, ignore_errors=True)
+
+
+def why_not_created(folder: Path, error: OSError) -> str:
+    """The reason a folder could not be made: a file in the way, or the system's reason."""
+    in_the_way = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+    return f"{in_the_way} is a file" if in_the_way else error.strerror or str(error)
+
+
+def _remove(path: Path) -> None:
+    """Delete a replaced folder (or, if ``--out`` was a link to one, only the link)."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+
+
+def is_run_folder(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "manifest.json").read_text()).get("package") == "orgsim"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2); False where the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def write_json(path: Path, data) -> None:

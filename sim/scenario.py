@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.errors import InputError, read_yaml, validation_message
+from sim.errors import InputError, InputModel, UniqueKeyLoader, check_name, read_yaml, validation_message
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 RATINGS = ("inadequate", "requires_improvement", "good", "outstanding")
@@ -46,7 +46,7 @@ Date = Annotated[dt.date, BeforeValidator(_to_date)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class Strict(BaseModel):
+class Strict(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -187,6 +187,28 @@ class Scenario(Strict):
                 raise ValueError(f"{field} ({when}) must lie between start ({self.start}) and end ({self.end})")
         return self
 
+    @model_validator(mode="after")
+    def _events_inside_run(self):
+        """A dated event outside the run would be ignored, or applied from the first week, without a word."""
+        dated = [("covid_start", self.covid_start), ("leadership.ceo_joins_l4l", self.leadership.ceo_joins_l4l),
+                 *[(f"leadership.changes[{i}]", c.date) for i, c in enumerate(self.leadership.changes)],
+                 *[(f"programme.changes[{i}]", c.date) for i, c in enumerate(self.programme.changes)]]
+        for field, when in dated:
+            if when is not None and not self.start <= when <= self.end:
+                raise ValueError(f"{field} ({when}) must lie between start ({self.start}) and end ({self.end})")
+        periods = [*[(f"regulation.episodes[{i}]", e) for i, e in enumerate(self.regulation.episodes)],
+                   ("culture.values_work_during", self.culture.values_work_during)]
+        for field, period in periods:
+            if period is not None and (period.end < self.start or period.start > self.end):
+                raise ValueError(f"{field} ({period.start} to {period.end}) must overlap the run "
+                                 f"({self.start} to {self.end})")
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_in_a_file_name(cls, name: str) -> str:
+        return check_name(name)   # it names the trust's files in a run folder
+
 
 def _find(name: str, relative_to: Path | None = None) -> Path:
     candidate = Path(name)
@@ -204,7 +226,7 @@ def _find(name: str, relative_to: Path | None = None) -> Path:
                      "(or give a path to a .yaml file)")
 
 
-class _DatesAsText(yaml.SafeLoader):
+class _DatesAsText(UniqueKeyLoader):
     """YAML loader that leaves dates as text, so that the schema (not PyYAML) validates them."""
 
 
@@ -247,17 +269,32 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return deep_merge(_resolve(base_path, seen + (path.resolve(),)), raw)
 
 
-def validate_scenario(raw: dict, source: str) -> Scenario:
+def validate_scenario(raw: dict, source: str, field_prefix: str = "", note: str = "") -> Scenario:
+    """The scenario, or an InputError naming ``source`` and each field (below ``field_prefix``), then ``note``."""
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(f"{source}: {validation_message(exc)}") from None
+        raise InputError(f"{source}: {validation_message(exc, field_prefix)}{note}") from None
 
 
-def load_scenario(name_or_path: str, overrides: dict | None = None) -> Scenario:
-    """Load, resolve ``base`` chains, apply ``overrides`` and validate a scenario."""
+def load_scenario(name_or_path: str, overrides: dict | None = None, *, source: str | None = None,
+                  field_prefix: str = "") -> Scenario:
+    """Load, resolve ``base`` chains, apply ``overrides`` and validate a scenario.
+
+    ``source`` names where the overrides come from (a file, with their place in it as ``field_prefix``):
+    errors of the scenario file then name that file, errors of the overrides name ``source``."""
     path = _find(name_or_path)
     raw = _resolve(path)
-    if overrides:
-        raw = deep_merge(raw, overrides)
-    return validate_scenario(raw, str(path))
+    if not overrides:
+        return validate_scenario(raw, str(path))
+    if source is None:
+        return validate_scenario(deep_merge(raw, overrides), str(path))
+    validate_scenario(raw, str(path))
+    return validate_scenario(deep_merge(raw, overrides), source, field_prefix, f" (applied to scenario {name_or_path})")
+
+
+def check_run_end(scenario: Scenario, end: dt.date | None, where: str = "--end") -> None:
+    """An early stop must fall inside the run: after its start (not a one-week run) and not after its end."""
+    if end is not None and not scenario.start < end <= scenario.end:
+        raise InputError(f"{where}: {end} is outside the run of {scenario.name} ({scenario.start} to {scenario.end}); "
+                         "give a date after its start and on or before its end")

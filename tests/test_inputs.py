@@ -52,7 +52,7 @@ def test_base_and_overrides_merge(tmp_path):
     ("nonsense_rate: 1\n", "unknown parameter 'nonsense_rate'"),
     ("turnover_rate: 0.9\n", "outside its allowed range"),
     ("turnover_rate: fast\n", "must be a number"),
-    ("turnover_rate: [0.1\n", "not valid YAML"),
+    ("turnover_rate: [0.1\n", "YAML syntax error"),
 ])
 def test_bad_parameter_file_is_rejected(tmp_path, text, expected):
     path = write(tmp_path, text, "p.yaml")

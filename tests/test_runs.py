@@ -66,6 +66,7 @@ def test_end_to_end_all_five_trusts(tmp_path):
 def test_failed_run_leaves_no_folder_and_keeps_the_old_one(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
+    (out / "manifest.json").write_text('{"package": "orgsim"}')   # an earlier run folder
     (out / "summary.json").write_text("{}")
     with pytest.raises(RuntimeError):
         with AtomicFolder(out) as folder:

@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.argtypes import add_workers_option, positive_float, positive_int
+from sim.argtypes import add_workers_option, positive_float, positive_int, seed
 from sim.errors import InputError
 
 from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
-from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate, run_directory
-from .targets import DEFAULT_TARGETS, TRUST_NAMES
+from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate, chosen_trusts, run_directory
+from .targets import DEFAULT_TARGETS, TRUST_NAMES, check_targets_reached, load_targets
 
 __all__ = ["register", "run_posterior_ensemble"]
 
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
     cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
     cal.add_argument("--end", type=_date, help="stop every run at this date, YYYY-MM-DD (quick checks and tests)")
-    cal.add_argument("--seed", type=int, default=20150701, help="base seed (20150701)")
+    cal.add_argument("--seed", type=seed, default=20150701, help="base seed (20150701)")
     cal.add_argument("--targets", type=Path, default=DEFAULT_TARGETS, help="targets file (calibration/targets.yaml)")
     cal.add_argument("--priors", type=Path, default=None, help="priors file (calibration/priors.yaml)")
     cal.add_argument("--resume", action="store_true", help="continue the calibration NAME from its last generation")
@@ -78,7 +78,7 @@ def register(subparsers) -> None:
     rep.add_argument("--loto-draws", type=positive_int,
                      help="ensemble draws of each leave-one-out prediction (default: --draws)")
     rep.add_argument("--scale", type=positive_float, help="staff scale (default: the calibration's)")
-    rep.add_argument("--seed", type=int, default=1, help="base seed of the ensemble (1)")
+    rep.add_argument("--seed", type=seed, default=1, help="base seed of the ensemble (1)")
     add_workers_option(rep, "ensemble runs")
     rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
     rep.set_defaults(handler=cmd_report)
@@ -100,6 +100,7 @@ def cmd_calibrate(args) -> int:
             and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0:
         raise InputError("orgsim calibrate: give a stopping rule: --budget, --generations, --max-minutes, "
                          "--min-epsilon or --min-acceptance")
+    _check_trusts_and_end(args)
     if not args.no_report:
         load_known_misses()     # the report reads it after the calibration: fail now, not in an hour
     try:
@@ -117,10 +118,30 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _check_trusts_and_end(args) -> None:
+    """Some trust is left to calibrate against, and --end leaves every target something to compare."""
+    import datetime as dt
+
+    from sim.scenario import check_run_end, load_scenario
+
+    trusts = chosen_trusts(args.trusts, args.leave_out)
+    if not trusts:
+        raise InputError(f"--leave-out {args.leave_out}: it is the only trust in --trusts, so no trust is left to "
+                         "calibrate against; add trusts to --trusts or drop --leave-out")
+    if args.end and not args.resume:
+        end = dt.date.fromisoformat(args.end)
+        for trust in trusts:
+            check_run_end(load_scenario(trust), end)
+        check_targets_reached(load_targets(args.targets), trusts, end)
+
+
 def cmd_report(args) -> int:
+    from sim.runner import check_out_path
+
     from .report import write_fit_report
 
     out = args.out or RESULTS_ROOT / f"report_{args.posterior.stem.removeprefix('posterior_')}"
+    check_out_path(out)
     report = write_fit_report(args.posterior, out, workers=args.workers, scale=args.scale, n_draws=args.draws,
                               seed=args.seed, scheduler=args.scheduler, loto=args.loto,
                               loto_draws=args.loto_draws)

@@ -16,8 +16,9 @@ import pandas as pd
 
 from sim.errors import InputError
 from sim.params import PARAMETERS, default_params, validate_params
+from sim.scenario import deep_merge, load_scenario, validate_scenario
 
-from .priors import split_particle
+from .priors import _nested, split_particle
 from .smc import manifest_path
 from .targets import TRUST_NAMES
 
@@ -71,9 +72,60 @@ def load_posterior(path: str | Path) -> Posterior:
     weights = pd.to_numeric(table.pop("weight"), errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise InputError(f"{path}: column 'weight' must hold non-negative numbers with a positive sum")
-    for number, row in enumerate(table[[c for c in table.columns if c in PARAMETERS]].to_dict("records")):
-        validate_params(row, source=f"{path} row {number + 2}")
+    table = check_parameter_table(table, path)
     manifest_file = manifest_path(path)
-    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    try:
+        manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{manifest_file}: unreadable posterior manifest ({exc})") from None
     missing = [name for name in PARAMETERS if name not in table.columns]
     return Posterior(path, table, weights / weights.sum(), manifest, missing)
+
+
+def check_parameter_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The parameter and ``TRUST.field`` columns of a table of parameter sets as numbers, every value
+    checked (parameter ranges; the trust's scenario with that value). InputError names the row (and
+    a CSV file's line), the column and the value at fault. Other columns are left as they are."""
+    path = Path(path)
+
+    def where(row: int) -> str:
+        return f"{path} row {row + 1}" + (f" (line {row + 2})" if path.suffix == ".csv" else "")
+
+    checked = table.copy()
+    for column in table.columns:
+        if _column_kind(str(column)) == "unknown":
+            continue
+        numbers = pd.to_numeric(table[column], errors="coerce").astype(float)
+        bad = ~np.isfinite(numbers.to_numpy())
+        if bad.any():
+            row = int(np.argmax(bad))
+            raw = table[column].iloc[row]
+            raise InputError(f"{where(row)}: column '{column}' " + ("is empty" if pd.isna(raw) else
+                                                                   f"holds {raw!r}; give a number"))
+        checked[column] = numbers
+    parameters = [column for column in checked.columns if column in PARAMETERS]
+    for row, values in enumerate(checked[parameters].to_dict("records")):
+        validate_params(values, source=where(row))
+    _check_trust_fields(checked, where)
+    return checked
+
+
+def _check_trust_fields(table: pd.DataFrame, where) -> None:
+    """Each row's ``TRUST.field`` values applied to that trust's scenario must give a valid scenario."""
+    columns: dict[str, list[str]] = {}
+    for column in table.columns:
+        if _column_kind(str(column)) == "per_trust":
+            columns.setdefault(column.partition(".")[0], []).append(column)
+    for trust, trust_columns in columns.items():
+        base = load_scenario(trust).model_dump(mode="json")
+        for row, values in enumerate(table[trust_columns].to_dict("records")):
+            overrides = {}
+            for column, value in values.items():
+                overrides = deep_merge(overrides, _nested(column.partition(".")[2], value))
+            try:
+                validate_scenario(deep_merge(base, overrides), f"{where(row)}: the {trust} columns together")
+            except InputError:
+                for column, value in values.items():   # name the column at fault, if one alone is
+                    validate_scenario(deep_merge(base, _nested(column.partition(".")[2], value)),
+                                      f"{where(row)}: column '{column}' = {value:g}")
+                raise

@@ -20,14 +20,15 @@ such a run. A calibration below scale 1 uses ``TargetSet.for_scale`` and fits no
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from sim.errors import InputError, read_yaml, validation_message
+from sim.errors import InputError, InputModel, read_yaml, validation_message
 from sim.survey import MEASURES as SURVEY_MEASURES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ SCALAR_STATISTICS = (
 )
 
 
-class Target(BaseModel):
+class Target(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trust: Trust
@@ -95,7 +96,7 @@ class Target(BaseModel):
         return float(self.observed)
 
 
-class TargetSet(BaseModel):
+class TargetSet(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str = ""
@@ -170,6 +171,32 @@ def load_targets(path: str | Path = DEFAULT_TARGETS) -> TargetSet:
         return TargetSet.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{path}: {validation_message(exc)}") from None
+
+
+def check_targets_reached(targets: TargetSet, trusts, end: dt.date | None, where: str = "--end") -> None:
+    """Refuse an early ``end`` that stops the runs before a date a target reads (an inspection, the survey)."""
+    if end is None:
+        return
+    from sim.scenario import load_scenario
+
+    needed = []   # (date, target id, what)
+    for target in targets.for_trusts(trusts):
+        compared = [target.trust, target.than] if target.than else (
+            [t for t in TRUST_NAMES if t in set(trusts)] if target.kind == "ordering" else [target.trust])
+        head, _, tail = target.statistic.partition(".")
+        for trust in compared:
+            scenario = load_scenario(trust)
+            if head == "cqc":
+                dates = [d for d in scenario.inspections if str(d.year) == tail]
+                needed += [(min(dates), target.id, f"{trust}'s inspection")] if dates else []
+            elif head == "survey" and scenario.survey:
+                needed.append((scenario.survey.date, target.id, f"{trust}'s survey"))
+    missed = sorted(item for item in needed if item[0] > end)
+    if missed:
+        date, target_id, what = missed[0]
+        raise InputError(f"{where} {end}: the runs would stop before {what} of {date}, which the calibration "
+                         f"target '{target_id}' compares with; give {where} on or after {max(missed)[0]}, or leave "
+                         f"{where} out")
 
 
 @lru_cache(maxsize=1)

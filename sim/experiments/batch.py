@@ -26,12 +26,18 @@ Layout of ``out_dir`` (self-describing):
   ``param_<name>`` for every parameter), the spec's labels and the kept outputs.
 - ``series/part-NNNNNN.parquet``: the kept weekly series, long format, keyed by ``run_index``
   (only when series outputs are requested).
+- ``runs/run-NNNNNNNNN.json`` (and ``series/run-NNNNNNNNN.parquet``): a finished run not yet gathered
+  into a part.
+- ``.lock``: locked (``fcntl.flock``) by the one process writing the folder; holds its pid.
 
-Runs are written in chunks as they finish (every ``chunk_size`` runs or ``flush_seconds``).
-Each part is written to a temporary name and renamed, and the runs part is renamed last, so a
-crash or ``kill -9`` loses at most the unflushed runs and never corrupts what is written.
-Calling ``run_batch`` again with the same specs resumes: finished runs are read back, not
-recomputed. Calling it with different specs on the same folder is refused.
+Every run is written as soon as it finishes, as its own ``run-`` file; every ``chunk_size`` runs
+(and at the end) those files are gathered into one part. Every file is written to a temporary
+name and renamed, a series file before its runs file, a part before the run files it gathers are
+deleted, so a crash or ``kill -9`` loses no finished run and never corrupts what is written; the
+next session clears what such a kill leaves half-done. Local workers end themselves within a second
+if their sweep dies. Calling ``run_batch`` again with the same specs resumes: finished runs are
+read back, not recomputed. Calling it with different specs on the same folder is refused, and so
+is a second writer while the first still runs.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +63,8 @@ import sim
 from sim.errors import InputError
 from sim.experiments.outputs import flatten_summary
 from sim.params import default_params, validate_params
-from sim.runner import git_commit, simulate
-from sim.scenario import load_scenario
+from sim.runner import git_commit, simulate, why_not_created
+from sim.scenario import check_run_end, load_scenario
 
 SEED_RULE = "np.random.SeedSequence(base_seed, spawn_key=(seed_index,))"
 
@@ -121,7 +128,6 @@ def run_batch(
     scheduler: str | None = None,
     description: dict | None = None,
     chunk_size: int = 50,
-    flush_seconds: float = 30.0,
     progress: bool = True,
 ) -> BatchResult:
     """Run every spec not yet finished in ``out_dir`` and return all results, sorted by run_index.
@@ -129,26 +135,30 @@ def run_batch(
     ``workers``: local joblib (loky) processes; 1 runs in this process. ``scheduler``: address of a
     Dask distributed scheduler; the same work then runs on that cluster through joblib's dask
     backend (``workers`` is ignored). ``out_dir=None`` keeps results in memory only.
-    Raises InputError for bad specs or options before any run starts.
+    Raises InputError for bad specs or options before any run starts, and when another process is
+    writing ``out_dir``.
     """
     _check_options(specs, workers, chunk_size)
     manifest = build_manifest(specs, outputs, description)
     store = ResultStore(Path(out_dir)) if out_dir is not None else MemoryStore()
     store.open(manifest)
-    done = store.done_run_indices()
-    todo = [spec for spec in specs if spec.run_index not in done]
-    store.start_session(workers=workers, scheduler=scheduler, done_before=len(done), todo=len(todo))
     try:
-        _run_and_store(todo, outputs, store, workers, scheduler, len(specs), len(done), chunk_size, flush_seconds, progress)
-    except KeyboardInterrupt:
-        store.end_session("interrupted")
-        raise
-    except Exception as error:
-        store.end_session(f"failed: {error}")
-        raise
-    store.end_session("complete")
-    return BatchResult(store.runs(), store.series() if outputs.series else None,
-                       len(specs), len(done), len(todo), store.directory)
+        done = store.done_run_indices()
+        todo = [spec for spec in specs if spec.run_index not in done]
+        store.start_session(workers=workers, scheduler=scheduler, done_before=len(done), todo=len(todo))
+        try:
+            _run_and_store(todo, outputs, store, workers, scheduler, len(specs), len(done), chunk_size, progress)
+        except KeyboardInterrupt:
+            store.end_session("interrupted")
+            raise
+        except Exception as error:
+            store.end_session(f"failed: {error}")
+            raise
+        store.end_session("complete")
+        return BatchResult(store.runs(), store.series() if outputs.series else None,
+                           len(specs), len(done), len(todo), store.directory)
+    finally:
+        store.close()
 
 
 def _check_options(specs: list[RunSpec], workers: int, chunk_size: int) -> None:
@@ -161,22 +171,16 @@ def _check_options(specs: list[RunSpec], workers: int, chunk_size: int) -> None:
         raise InputError("run specs must have distinct run_index values")
 
 
-def _run_and_store(todo, outputs, store, workers, scheduler, total, done, chunk_size, flush_seconds, progress):
-    rows, series = [], []
-    last_flush = time.monotonic()
+def _run_and_store(todo, outputs, store, workers, scheduler, total, done, chunk_size, progress):
     with tqdm(total=total, initial=done, unit="run", disable=not progress, dynamic_ncols=True) as bar:
         try:
             for row, run_series in map_runs(todo, outputs, workers, scheduler):
-                rows.append(row)
-                if run_series is not None:
-                    series.append(run_series)
+                store.add(row, run_series)      # written now: a kill loses no finished run
                 bar.update(1)
-                if len(rows) >= chunk_size or time.monotonic() - last_flush >= flush_seconds:
-                    store.append(rows, series)
-                    rows, series = [], []
-                    last_flush = time.monotonic()
+                if store.unpacked >= chunk_size:
+                    store.pack()
         finally:
-            store.append(rows, series)
+            store.pack()
 
 
 def map_runs(specs: list[RunSpec], outputs: OutputSelection, workers: int = 1,
@@ -192,7 +196,20 @@ def map_runs(specs: list[RunSpec], outputs: OutputSelection, workers: int = 1,
         for spec in specs:
             yield execute_run(spec, outputs)
     else:
-        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+        # one run per task, so that a run is returned (and written) as soon as it finishes
+        yield from Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1,
+                            initializer=exit_with_parent, initargs=(os.getpid(),))(tasks)
+
+
+def exit_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
+    """Worker initializer: end this worker soon after the sweep that started it dies (loky's workers
+    otherwise outlive a killed parent for many minutes, holding memory and computing for no one)."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="orgsim-exit-with-parent", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -237,6 +254,8 @@ def build_manifest(specs: list[RunSpec], outputs: OutputSelection, description: 
     for key in sorted({(spec.scenario, _canonical_json(spec.overrides)) for spec in specs}):
         label = key[0] if key[1] == "{}" else f"{key[0]} + {key[1]}"
         scenarios[label] = _scenario(*key).model_dump(mode="json")
+    for spec in specs:
+        check_run_end(_scenario(spec.scenario, _canonical_json(spec.overrides)), spec.end, "run end")
     for params_json in {_canonical_json(spec.params) for spec in specs}:
         validate_params(json.loads(params_json))
     defaults = default_params()
@@ -276,6 +295,7 @@ class MemoryStore:
     """Results kept in memory (``out_dir=None``)."""
 
     directory = None
+    unpacked = 0
 
     def __init__(self):
         self._rows: list[dict] = []
@@ -293,9 +313,16 @@ class MemoryStore:
     def end_session(self, status: str) -> None:
         pass
 
-    def append(self, rows: list[dict], series: list[pd.DataFrame]) -> None:
-        self._rows.extend(rows)
-        self._series.extend(series)
+    def close(self) -> None:
+        pass
+
+    def add(self, row: dict, series: pd.DataFrame | None) -> None:
+        self._rows.append(row)
+        if series is not None:
+            self._series.append(series)
+
+    def pack(self) -> None:
+        pass
 
     def runs(self) -> pd.DataFrame:
         return _sorted_runs(pd.DataFrame(self._rows))
@@ -305,18 +332,40 @@ class MemoryStore:
 
 
 class ResultStore:
-    """Chunked parquet results and a manifest in one folder (see the module docstring)."""
+    """Parquet results and a manifest in one folder, written by one process at a time (module docstring)."""
 
     def __init__(self, directory: Path):
         self.directory = directory
         self.runs_dir = directory / "runs"
         self.series_dir = directory / "series"
         self.manifest_path = directory / "manifest.json"
+        self.lock_path = directory / ".lock"
+        self._lock = None
+        self._added: dict[str, tuple[dict, pd.DataFrame | None]] = {}   # written singly, not yet packed
 
     def open(self, manifest: dict) -> None:
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.series_dir.mkdir(parents=True, exist_ok=True)
-        self._remove_debris()
+        """Lock the folder (held until ``close``), clear what a killed writer left half-done, check or
+        write the manifest. A file, or a folder of other files, is refused before anything is written."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InputError(f"{self.directory}: is a file, not a folder; choose another --out")
+        if self.directory.is_dir() and not self.manifest_path.exists() and \
+                any(entry.name != self.lock_path.name and entry.suffix != ".tmp" for entry in self.directory.iterdir()):
+            raise InputError(f"{self.directory}: the folder holds other files and no manifest.json of orgsim "
+                             "results; choose a new or empty folder for --out")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+        except OSError as error:
+            self.close()
+            raise InputError(f"{self.directory}: cannot create the results folder "
+                             f"({why_not_created(self.directory, error)}); choose another --out") from None
+        try:
+            self._open_locked(manifest)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_locked(self, manifest: dict) -> None:
         if self.manifest_path.exists():
             self.manifest = self._read_manifest()
             if self.manifest.get("fingerprint") != manifest["fingerprint"]:
@@ -327,6 +376,31 @@ class ResultStore:
         else:
             self.manifest = manifest
             self._write_manifest()
+        self.runs_dir.mkdir(exist_ok=True)
+        self.series_dir.mkdir(exist_ok=True)
+        self._remove_debris()
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        self._lock = open(self.lock_path, "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "unknown"
+            self.close()
+            raise InputError(f"{self.directory} is being written by another orgsim process (pid {holder}); wait for it "
+                             "to finish (then run again to add what is missing), or choose another --out") from None
+        self._lock.truncate(0)
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+
+    def close(self) -> None:
+        """Release the folder (closing the file releases the flock)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _read_manifest(self) -> dict:
         try:
@@ -335,19 +409,26 @@ class ResultStore:
             raise InputError(f"{self.manifest_path}: unreadable manifest ({error})") from None
 
     def _remove_debris(self) -> None:
-        """Temporary files of an interrupted write, and series parts whose runs part never landed."""
+        """What a killed writer left half-done: temporary files, series files whose runs file never
+        landed, and run files already gathered into a part."""
         for leftover in [*self.runs_dir.glob("*.tmp"), *self.series_dir.glob("*.tmp")]:
             leftover.unlink()
-        finished = {path.name for path in self.runs_dir.glob("part-*.parquet")}
-        for orphan in self.series_dir.glob("part-*.parquet"):
-            if orphan.name not in finished:
+        landed = {path.stem for path in [*self._parts(self.runs_dir), *self._singles(self.runs_dir)]}
+        for orphan in self.series_dir.glob("*.parquet"):
+            if orphan.stem not in landed:
                 orphan.unlink()
+        packed = set(self._indices(self._parts(self.runs_dir)))
+        for single in self._singles(self.runs_dir):
+            if _run_index(single) in packed:
+                (self.series_dir / f"{single.stem}.parquet").unlink(missing_ok=True)
+                single.unlink()
+
+    @staticmethod
+    def _indices(parts) -> list[int]:
+        return [i for part in parts for i in pd.read_parquet(part, columns=["run_index"])["run_index"].tolist()]
 
     def done_run_indices(self) -> set[int]:
-        done: set[int] = set()
-        for part in self._parts(self.runs_dir):
-            done.update(pd.read_parquet(part, columns=["run_index"])["run_index"].tolist())
-        return done
+        return set(self._indices(self._parts(self.runs_dir))) | {_run_index(p) for p in self._singles(self.runs_dir)}
 
     def start_session(self, *, workers, scheduler, done_before, todo) -> None:
         self.manifest["sessions"].append({
@@ -362,16 +443,47 @@ class ResultStore:
         self.manifest["complete"] = status == "complete"
         self._write_manifest()
 
-    def append(self, rows: list[dict], series: list[pd.DataFrame]) -> None:
-        if not rows:
+    @property
+    def unpacked(self) -> int:
+        return len(self._added)
+
+    def add(self, row: dict, series: pd.DataFrame | None) -> None:
+        """Write one finished run: its series (parquet), then its row (JSON, quick to write), which
+        says the run is complete."""
+        stem = f"run-{row['run_index']:09d}"
+        if series is not None:
+            _write_atomically(series, self.series_dir / f"{stem}.parquet")
+        temporary = self.runs_dir / f"{stem}.json.tmp"
+        temporary.write_text(json.dumps(row, default=_plain))
+        os.replace(temporary, self.runs_dir / f"{stem}.json")
+        self._added[stem] = (row, series)
+
+    def pack(self) -> None:
+        """Gather the single-run files into one part (series part, runs part, then delete the singles);
+        runs of this session come from memory, those a killed session left from their files."""
+        singles = self._singles(self.runs_dir)
+        if not singles:
             return
+        rows, series = [], []
+        for single in singles:
+            row, run_series = self._added.get(single.stem) or (json.loads(single.read_text()), None)
+            series_file = self.series_dir / f"{single.stem}.parquet"
+            if run_series is None and series_file.exists():
+                run_series = pd.read_parquet(series_file)
+            rows.append(row)
+            if run_series is not None:
+                series.append(run_series)
         name = f"part-{self._next_part_number():06d}.parquet"
         if series:
             _write_atomically(pd.concat(series, ignore_index=True), self.series_dir / name)
         _write_atomically(pd.DataFrame(rows), self.runs_dir / name)
+        for single in singles:
+            single.unlink()
+            (self.series_dir / f"{single.stem}.parquet").unlink(missing_ok=True)
+        self._added.clear()
 
     def _next_part_number(self) -> int:
-        numbers = [int(path.stem.split("-")[1]) for path in self.runs_dir.glob("part-*.parquet")]
+        numbers = [int(path.stem.split("-")[1]) for path in self._parts(self.runs_dir)]
         return max(numbers, default=-1) + 1
 
     def _write_manifest(self) -> None:
@@ -382,6 +494,11 @@ class ResultStore:
     @staticmethod
     def _parts(directory: Path) -> list[Path]:
         return sorted(directory.glob("part-*.parquet"))
+
+    @staticmethod
+    def _singles(directory: Path, suffix: str = ".json") -> list[Path]:
+        """Finished runs not yet in a part: ``run-N.json`` in runs/, ``run-N.parquet`` in series/."""
+        return sorted(directory.glob(f"run-*{suffix}"))
 
     def runs(self) -> pd.DataFrame:
         return read_runs(self.directory)
@@ -398,14 +515,41 @@ def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
 
 def read_runs(out_dir: str | Path) -> pd.DataFrame:
     """All finished runs in a results folder, one row per run, sorted by run_index."""
-    parts = ResultStore._parts(Path(out_dir) / "runs")
-    return _sorted_runs(_concat(pd.read_parquet(part) for part in parts))
+    frame = _read_all(Path(out_dir) / "runs", ".json")
+    return _sorted_runs(frame.drop_duplicates("run_index") if not frame.empty else frame)
 
 
 def read_series(out_dir: str | Path) -> pd.DataFrame:
     """The kept weekly series of a results folder, sorted by run_index and week."""
-    parts = ResultStore._parts(Path(out_dir) / "series")
-    return _sorted_series(_concat(pd.read_parquet(part) for part in parts))
+    frame = _read_all(Path(out_dir) / "series", ".parquet")
+    keys = [key for key in ("run_index", "trust", "week") if key in frame]
+    return _sorted_series(frame.drop_duplicates(keys) if not frame.empty else frame)
+
+
+def _read_all(directory: Path, suffix: str) -> pd.DataFrame:
+    """Single-run files, then parts: a single-run file gathered into a part meanwhile (and gone) is in a
+    part listed after it; a run read twice (from both) is dropped by the caller."""
+    frames, rows = [], []
+    for single in ResultStore._singles(directory, suffix):
+        with contextlib.suppress(FileNotFoundError):
+            if single.suffix == ".json":
+                rows.append(json.loads(single.read_text()))
+            else:
+                frames.append(pd.read_parquet(single))
+    frames += [pd.DataFrame(rows)] if rows else []
+    frames += [pd.read_parquet(part) for part in ResultStore._parts(directory)]
+    return _concat(frames)
+
+
+def _run_index(single: Path) -> int:
+    return int(single.stem.split("-")[1])
+
+
+def _plain(value):
+    """JSON for the numpy scalars of a results row."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 def read_manifest(out_dir: str | Path) -> dict:

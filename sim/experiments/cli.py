@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from sim.argtypes import add_workers_option, positive_int, scale
+from sim.argtypes import add_workers_option, positive_int, scale, seed
 from sim.errors import InputError
 from sim.experiments import compare as comparison
 from sim.experiments import sensitivity, validate
@@ -20,6 +20,7 @@ from sim.experiments.batch import BatchResult, OutputSelection, run_batch
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
 from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS, write_sweep_summary
 from sim.experiments.schema import Experiment, load_experiment
+from sim.scenario import check_run_end, load_scenario
 
 RESULTS_DIR = Path("results")
 DEFAULT_MAX_RUNS = 20_000
@@ -34,7 +35,8 @@ def register(subparsers) -> None:
     analysis = subparsers.add_parser("sensitivity", help="run a Sobol or Morris experiment and compute its indices")
     analysis.add_argument("experiment", help="experiment name (experiments/NAME.yaml) or path to a .yaml file")
     _add_runner_options(analysis)
-    analysis.add_argument("--resamples", type=int, default=100, help="bootstrap resamples for the intervals (100)")
+    analysis.add_argument("--resamples", type=positive_int, default=100,
+                          help="bootstrap resamples for the intervals (100)")
     analysis.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the intervals (0.95)")
     analysis.set_defaults(handler=run_sensitivity)
 
@@ -45,7 +47,7 @@ def register(subparsers) -> None:
                                              "(default: the documented default parameters)")
     what_if.add_argument("--max-sets", type=positive_int, help="draw this many parameter sets by weight from --posterior")
     what_if.add_argument("--replicates", type=positive_int, default=10, help="stochastic replicates per parameter set (10)")
-    what_if.add_argument("--seed", type=int, default=20150701, help="base seed (20150701)")
+    what_if.add_argument("--seed", type=seed, default=20150701, help="base seed (20150701)")
     what_if.add_argument("--scale", type=scale, default=1.0, help="staff scale factor in (0, 1] (1.0)")
     what_if.add_argument("--end", type=_date, help="stop the runs at this date (YYYY-MM-DD)")
     what_if.add_argument("--outputs", type=_names, default=list(DEFAULT_COMPARE_OUTPUTS),
@@ -145,6 +147,8 @@ def _run(specs, out_dir: Path, outputs: OutputSelection, description: dict, args
 
 def run_compare(args) -> int:
     comparison.check_compare_outputs(args.outputs)
+    for name in (args.base, *args.variants):
+        check_run_end(load_scenario(name), args.end)
     sets = comparison.load_parameter_sets(args.posterior, args.max_sets, args.seed)
     scenarios = [args.base, *args.variants]
     runs = len(scenarios) * len(sets) * args.replicates

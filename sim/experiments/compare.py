@@ -29,6 +29,7 @@ from sim.errors import InputError
 from sim.experiments.batch import RunSpec
 from sim.experiments.figures import output_grid, pyplot, save
 from sim.experiments.outputs import check_output_names, is_numeric_output, output_label, series_label
+from sim.calibration.posterior import check_parameter_table
 from sim.calibration.priors import split_particle
 from sim.calibration.targets import TRUST_NAMES
 from sim.params import PARAMETERS, default_params, validate_params
@@ -62,6 +63,7 @@ def load_parameter_sets(path: str | None, max_sets: int | None = None, seed: int
     if table.empty:
         raise InputError(f"{path}: no parameter sets (the file has no rows)")
     weights = _weights(table, path)
+    table = check_parameter_table(table, Path(path))   # numbers, in range, valid scenario fields
     parameters = table[[column for column in table.columns if column in PARAMETERS]]
     rows = [validate_params(_row_values(row), source=f"{path} row {number + 1}")
             for number, row in enumerate(parameters.to_dict("records"))]

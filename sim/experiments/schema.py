@@ -11,17 +11,17 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sim.errors import InputError, read_yaml, validation_message
+from sim.errors import InputError, InputModel, check_name, read_yaml, validation_message
 from sim.experiments.outputs import check_output_names, is_numeric_output
 from sim.params import PARAMETERS
 
 SHIPPED_EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(InputModel):
+    """Unknown fields refused; true/false is not a number."""
 
 
 class ParameterVariation(Strict):
@@ -51,7 +51,7 @@ class Design(Strict):
     samples: int | None = Field(default=None, ge=1)
     levels: int = Field(default=4, ge=2)
     second_order: bool = False
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)    # SALib seeds numpy's legacy generator
 
 
 class Outputs(Strict):
@@ -67,11 +67,16 @@ class Experiment(Strict):
     parameters: dict[str, ParameterVariation] | Literal["all"] = Field(default_factory=dict)
     design: Design = Field(default_factory=Design)
     replicates: int = Field(default=1, ge=1)
-    seed: int = 20150701
+    seed: int = Field(default=20150701, ge=0)
     common_random_numbers: bool = True
     scale: float = Field(default=1.0, gt=0, le=1)
     end: dt.date | None = None
     outputs: Outputs = Field(default_factory=Outputs)
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_in_a_folder_name(cls, name: str) -> str:
+        return check_name(name)   # the default results folder is results/<name>
 
     @model_validator(mode="after")
     def _factor_levels_not_empty(self):
@@ -121,6 +126,25 @@ def check_experiment(experiment: Experiment, where: str) -> None:
         _check_variation(name, variation, experiment.design.kind, where)
     check_output_names(experiment.outputs.final, experiment.outputs.series, where)
     _check_design(experiment, variations, where)
+    _check_cases(experiment, where)
+
+
+def _check_cases(experiment: Experiment, where: str) -> None:
+    """Every scenario with every factor level must be valid, and the end inside its run; errors in a
+    level name this file and the level's field, not the scenario file it overrides."""
+    from sim.experiments.designs import experiment_cases
+    from sim.scenario import check_run_end, load_scenario
+
+    for scenario in experiment.scenarios:
+        load_scenario(scenario)
+        for factor, levels in experiment.scenario_factors.items():
+            for level, overrides in levels.items():
+                load_scenario(scenario, overrides, source=where, field_prefix=f"scenario_factors.{factor}.{level}")
+    for case in experiment_cases(experiment):
+        levels = ", ".join(f"{factor}={level}" for factor, level in case.levels.items())
+        loaded = load_scenario(case.scenario, case.overrides, source=where,
+                               field_prefix=f"scenario_factors ({levels})" if levels else "")
+        check_run_end(loaded, experiment.end, f"{where}: field 'end'")
 
 
 def parameter_variations(experiment: Experiment) -> dict[str, ParameterVariation]:
@@ -161,6 +185,9 @@ def _check_variation(name: str, variation: ParameterVariation, kind: str, where:
         raise InputError(f"{where}: {field}: a triangular distribution needs a mode between low and high")
     if variation.distribution == "truncnorm" and (variation.mean is None or variation.sd is None):
         raise InputError(f"{where}: {field}: a truncnorm distribution needs mean and sd")
+    if variation.distribution == "truncnorm" and not low <= variation.mean <= high:
+        raise InputError(f"{where}: {field}.mean: {variation.mean} lies outside the range [{low}, {high}]; "
+                         "give a mean between low and high")
     if variation.distribution != "uniform" and kind in ("morris", "full_factorial"):
         raise InputError(f"{where}: {field}: {kind} designs use uniform ranges; distribution must be uniform")
 
