@@ -165,3 +165,16 @@ def test_shipped_posteriors_were_fitted_to_the_shipped_targets_and_priors():
         manifest = json.loads(path.read_text())
         assert manifest["targets_sha256"] == file_sha256(DEFAULT_TARGETS), path.name
         assert manifest["priors_sha256"] == file_sha256(DEFAULT_PRIORS), path.name
+
+
+def test_the_shipped_posterior_is_a_posterior_of_this_model():
+    """Between a model change and its recalibration the shipped posterior must still match the model:
+    every column is a parameter of sim/parameters.yaml or a scenario field, and every value is allowed."""
+    from sim.calibration.posterior import load_posterior
+    from sim.params import PARAMETERS
+
+    posterior = load_posterior(Path(DEFAULT_TARGETS).parent / "posterior_main.csv")
+    params, overrides = posterior.parameter_set(0)
+    assert set(params) == set(PARAMETERS)
+    manifest = json.loads((Path(DEFAULT_TARGETS).parent / "posterior_main.manifest.json").read_text())
+    assert manifest["fixed_params"].keys() <= PARAMETERS.keys()
