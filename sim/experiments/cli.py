@@ -1,4 +1,5 @@
-"""Command-line subcommands ``sweep``, ``sensitivity``, ``compare`` and ``validate`` (sim/experiments/validate.py).
+"""Command-line subcommands ``sweep``, ``sensitivity``, ``compare``, ``validate`` (sim/experiments/validate.py) and
+``discover`` (sim/experiments/discover.py).
 
 ``register(subparsers)`` adds them to an argparse subparsers object; each sets
 ``handler=<function(args) -> int>`` as a default. Handlers raise sim.errors.InputError for bad
@@ -15,7 +16,7 @@ from pathlib import Path
 from sim.argtypes import add_workers_option, positive_int, scale
 from sim.errors import InputError
 from sim.experiments import compare as comparison
-from sim.experiments import sensitivity, validate
+from sim.experiments import discover, sensitivity, validate
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
 from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS, write_sweep_summary
@@ -56,6 +57,7 @@ def register(subparsers) -> None:
     what_if.set_defaults(handler=run_compare)
 
     validate.register(subparsers)
+    discover.register(subparsers)
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
