@@ -120,6 +120,24 @@ def test_prim_finds_a_level_of_a_categorical_input_and_a_second_box():
     assert style["kind"] == "levels" and style["box"] == "b"
 
 
+def test_restrictions_that_are_not_significant_are_freed_one_limit_at_a_time():
+    """A noisy outcome (x0 > 0.6 in 70% of runs, 10% anywhere) over eight inputs: the picked box also trims noise
+    inputs and the top of x0; freeing every limit with a quasi-p value of 0.05 or more leaves x0 >= 0.6."""
+    rng = np.random.default_rng(7)
+    runs = pd.DataFrame({f"context_x{i}": rng.random(600) for i in range(8)})
+    y = (((runs["context_x0"] > 0.6) & (rng.random(600) < 0.7)) | (rng.random(600) < 0.1)).to_numpy()
+    x = input_table(runs, list(runs.columns))
+    kept = run_prim(x, y, 1, 0.8, None, 0.05, 0.05, 0.05, drop_insignificant=False)[1][0]
+    freed = run_prim(x, y, 1, 0.8, None, 0.05, 0.05, 0.05)[1][0]
+    assert freed["picked"] == kept["picked"] and len(kept["limits"]) > 1
+    assert any(not row["significant"] for row in kept["limits"])
+    assert [row["input"] for row in freed["limits"]] == ["context_x0"] and freed["limits"][0]["significant"]
+    assert freed["limits"][0]["box_low"] == pytest.approx(0.6, abs=0.05) and np.isnan(freed["limits"][0]["qp_high"])
+    assert {"input": "context_x0", "limit": "upper"} in [{k: d[k] for k in ("input", "limit")} for d in freed["dropped"]]
+    assert all(d["qp"] >= 0.05 for d in freed["dropped"]) and freed["chosen"] > freed["picked"]
+    assert freed["trajectory"].loc[freed["chosen"], "step"] == "drop"
+
+
 def test_cart_leaf_recovers_the_box():
     runs = known_box_table()
     y = ((runs["context_x1"] > 0.7) & (runs["context_x2"] < 0.3)).to_numpy()
@@ -228,9 +246,10 @@ def test_discover_cli_writes_the_report_tables_figures_and_manifest(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "PRIM box 1" in result.stdout and "context_x1 >= 0.5" in result.stdout
     for name in ("report.md", "cases.csv", "prim_trajectory.csv", "prim_boxes.csv", "cart_leaves.csv",
-                 "cart_tree.txt", "prim_tradeoff.png", "prim_box1.png", "prim_box1_pairs.png", "cart_tree.png",
+                 "cart_tree.txt", "prim_tradeoff.png", "prim_box1.png", "prim_box1_inputs.png", "cart_tree.png",
                  "manifest.json"):
         assert (out / name).is_file(), name
+    assert not (out / "prim_box1_pairs.png").exists()          # pairs of numeric restrictions only: one here
     boxes = pd.read_csv(out / "prim_boxes.csv")
     assert set(boxes["input"]) == {"context_x1", "context_style"}
     assert boxes.loc[boxes["input"] == "context_x1", "box_low"].iloc[0] == pytest.approx(0.6, abs=0.03)

@@ -260,9 +260,10 @@ def box_limits(limits: pd.DataFrame, initial: pd.DataFrame, p_values: dict | Non
             row = {"input": column, "kind": "range", "box_low": low, "box_high": high,
                    "full_low": full_low, "full_high": full_high,
                    "box": _range_text(low, high, full_low, full_high), "full": f"{full_low:.4g} .. {full_high:.4g}"}
+        # EMA's quasi-p values: [lower limit, upper limit] of a range, [levels, -1] of a set; -1: not restricted
         qp_low, qp_high = [np.nan if v is None or v < 0 else float(v) for v in (p_values or {}).get(column, [-1, -1])]
         qp = np.nanmax([qp_low, qp_high]) if not np.isnan([qp_low, qp_high]).all() else np.nan
-        row.update(qp_low=qp_low, qp_high=qp_high, qp=qp, significant=bool(qp < SIGNIFICANT))
+        row.update(qp_low=qp_low, qp_high=qp_high, qp=qp, significant=bool(qp < SIGNIFICANT))   # every side
         rows.append(row)
     return rows
 
@@ -274,8 +275,12 @@ def _range_text(low, high, full_low, full_high) -> str:
 
 
 def run_prim(x: pd.DataFrame, y: np.ndarray, boxes: int, min_density: float, box_index: int | None,
-             peel_alpha: float, paste_alpha: float, mass_min: float) -> tuple[object, list[dict]]:
-    """PRIM's successive boxes: each found on the runs no earlier box holds, then the chosen one selected."""
+             peel_alpha: float, paste_alpha: float, mass_min: float, drop_insignificant: bool = True
+             ) -> tuple[object, list[dict]]:
+    """PRIM's successive boxes, each found on the runs no earlier box holds. On each peeling trajectory one box is
+    picked (``choose_box``, or ``box_index`` for the first); then, unless ``drop_insignificant`` is false, its
+    restrictions with a quasi-p value at or above ``SIGNIFICANT`` are dropped one at a time, the weakest first
+    (Bryant and Lempert 2010), each drop adding a box to the trajectory with fresh quasi-p values."""
     prim, _ = _ema()
     algorithm = prim.Prim(x, y.astype(bool), peel_alpha=peel_alpha, paste_alpha=paste_alpha, mass_min=mass_min)
     found = []
@@ -287,21 +292,58 @@ def run_prim(x: pd.DataFrame, y: np.ndarray, boxes: int, min_density: float, box
             box = algorithm.find_box()
         if box is None:
             break
-        trajectory = box.peeling_trajectory.copy()
+        peeled = len(box.peeling_trajectory)
         if number == 1 and box_index is not None:
-            if not 0 <= box_index < len(trajectory):
-                raise InputError(f"--box {box_index}: the peeling trajectory has boxes 0 to {len(trajectory) - 1}")
-            chosen, why = box_index, "chosen with --box"
+            if not 0 <= box_index < peeled:
+                raise InputError(f"--box {box_index}: the peeling trajectory has boxes 0 to {peeled - 1}")
+            picked, why = box_index, "chosen with --box"
         else:
-            chosen, why = choose_box(trajectory, min_density)
-        box.select(chosen)
-        found.append({"number": number, "box": box, "chosen": chosen, "why": why, "trajectory": trajectory,
+            picked, why = choose_box(box.peeling_trajectory, min_density)
+        box.select(picked)
+        chosen, dropped = picked, []
+        while drop_insignificant:
+            limits = box_limits(box.box_lims[chosen], box.box_lims[0], box.p_values[chosen])
+            sides = [(row, side, qp) for row in limits for side, qp in ((0, row["qp_low"]), (1, row["qp_high"]))
+                     if not np.isnan(qp)]
+            weak = [side for side in sides if side[2] >= SIGNIFICANT]
+            if not weak or len(sides) == 1:
+                break                               # the last restriction stays (flagged) rather than no box
+            row, side, qp = max(weak, key=lambda side: side[2])
+            chosen = _drop_limit(algorithm, box, chosen, row["input"], None if row["kind"] == "levels" else side)
+            dropped.append({"input": row["input"], "limit": "levels" if row["kind"] == "levels" else
+                            ("lower", "upper")[side], "qp": qp})
+        trajectory = box.peeling_trajectory.copy()
+        trajectory["step"] = ["peel/paste"] * peeled + ["drop"] * (len(trajectory) - peeled)
+        found.append({"number": number, "box": box, "picked": picked, "chosen": chosen, "why": why,
+                      "dropped": dropped, "trajectory": trajectory,
                       "limits": box_limits(box.box_lims[chosen], box.box_lims[0], box.p_values[chosen]),
                       "stats": trajectory.loc[chosen, ["coverage", "density", "mass", "res_dim", "n", "k"]].to_dict(),
                       "runs_in_box": np.asarray(box.yi)})
         if not found[-1]["limits"]:
             break                                   # an unrestricted box: nothing more to find
     return algorithm, found
+
+
+def _drop_limit(algorithm, box, index: int, column: str, side: int | None) -> int:
+    """Add to the trajectory box ``index`` with one limit back at the data's: the lower (0) or upper (1) end of a
+    range, or all levels (``side`` None). ``PrimBox.drop_restriction`` would free both ends of a range at once."""
+    limits, initial = box.box_lims[index].copy(), box.box_lims[0]
+    if side is None:
+        limits[column] = pd.Series([set(initial[column].iloc[0]), set(initial[column].iloc[1])], index=limits.index,
+                                   dtype=object)
+    else:
+        limits.loc[limits.index[side], column] = initial[column].iloc[side]
+    remaining = algorithm.yi_remaining
+    box.update(limits, remaining[_in_box(algorithm.x.loc[remaining], limits)])
+    return len(box.peeling_trajectory) - 1
+
+
+def _in_box(x: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
+    inside = np.ones(len(x), dtype=bool)
+    for column in limits.columns:
+        low, high = limits[column].iloc[0], limits[column].iloc[1]
+        inside &= (x[column].isin(list(low)) if isinstance(low, set) else x[column].between(low, high)).to_numpy()
+    return inside
 
 
 def run_cart(x: pd.DataFrame, y: np.ndarray, mass_min: float):
@@ -362,15 +404,25 @@ def cart_feature_names(tree) -> list[str]:
 # -- figures -------------------------------------------------------------------------------------------------------
 def plot_tradeoff(found: list[dict], title: str):
     """Coverage against density along each PRIM peeling trajectory, coloured by the number of restricted inputs;
-    the chosen box ringed."""
+    the box picked on it ringed in grey, the boxes left by dropping restrictions that are not significant as
+    squares, the final box ringed in red."""
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(found), figsize=(5.6 * len(found), 5), squeeze=False)
+    figure, axes = plt.subplots(1, len(found), figsize=(5.8 * len(found), 5), squeeze=False)
     for ax, entry in zip(axes[0], found):
         trajectory = entry["trajectory"]
-        points = ax.scatter(trajectory["coverage"], trajectory["density"], c=trajectory["res_dim"], cmap="viridis",
-                            s=18, vmin=0, vmax=max(trajectory["res_dim"].max(), 1))
+        colours = {"c": trajectory["res_dim"], "cmap": "viridis", "vmin": 0, "vmax": max(trajectory["res_dim"].max(), 1)}
+        peeled, drops = trajectory[trajectory["step"] != "drop"], trajectory[trajectory["step"] == "drop"]
+        points = ax.scatter(peeled["coverage"], peeled["density"], s=18, **{**colours, "c": peeled["res_dim"]})
+        if len(drops):
+            path = trajectory.loc[[entry["picked"], *drops.index]]
+            ax.plot(path["coverage"], path["density"], color="grey", lw=0.8, ls=":")
+            ax.scatter(drops["coverage"], drops["density"], marker="s", s=30, **{**colours, "c": drops["res_dim"]},
+                       label="after dropping a restriction that is not significant")
+            picked = trajectory.loc[entry["picked"]]
+            ax.plot(picked["coverage"], picked["density"], "o", ms=12, mfc="none", mec="grey", mew=1.2,
+                    label=f"picked on the trajectory: box {entry['picked']}")
         chosen = trajectory.loc[entry["chosen"]]
-        ax.plot(chosen["coverage"], chosen["density"], "o", ms=13, mfc="none", mec="red", mew=1.5,
+        ax.plot(chosen["coverage"], chosen["density"], "o", ms=14, mfc="none", mec="red", mew=1.5,
                 label=f"chosen: box {entry['chosen']} (coverage {chosen['coverage']:.2f}, "
                       f"density {chosen['density']:.2f})")
         ax.axhline(trajectory["density"].iloc[0], color="grey", lw=0.8, ls="--", label="share of runs with the outcome")
@@ -385,26 +437,81 @@ def plot_tradeoff(found: list[dict], title: str):
     return figure
 
 
-def plot_box_limits(entry: dict, x: pd.DataFrame, title: str):
+def plot_box_limits(entry: dict, title: str):
     """The EMA Workbench's box figure: each restricted input's range in the box against its full range, with the
     quasi-p values beside the names."""
     plt = pyplot()
-    box, chosen = entry["box"], entry["chosen"]
-    restricted = [row["input"] for row in entry["limits"]]
-    figure, ax = plt.subplots(figsize=(8, 1.0 + 0.6 * max(len(restricted), 1)))
+    figure, ax = plt.subplots(figsize=(8, 1.0 + 0.6 * max(len(entry["limits"]), 1)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        box.inspect(chosen, style="graph", ax=ax)
-    ax.set_title(f"{title}\nPRIM box {entry['number']} (trajectory box {chosen}): blue, the box's limits; "
+        entry["box"].inspect(entry["chosen"], style="graph", ax=ax)
+    ax.set_title(f"{title}\nPRIM box {entry['number']} (trajectory box {entry['chosen']}): blue, the box's limits; "
                  "in brackets, quasi-p values", fontsize=9)
     return figure
 
 
-def plot_pairs(entry: dict, title: str):
-    """The EMA Workbench's pairwise scatter of the restricted inputs, runs with the outcome coloured, the box drawn."""
+def plot_box_inputs(entry: dict, x: pd.DataFrame, y: np.ndarray, title: str):
+    """Per restricted input, the share of runs with the outcome at each level (or in each tenth of its range, for a
+    number), over all runs and among the runs inside the box's other restrictions, with the runs behind each bar;
+    the box's part shaded."""
+    from sim.experiments.figures import output_grid
+
+    limits = entry["limits"]
+    figure, axes = output_grid(len(limits), 4.6, 3.4)
+    base = y.mean()
+    for ax, row in zip(axes, limits):
+        column = x[row["input"]]
+        others = np.ones(len(x), dtype=bool)
+        for other in limits:
+            if other is not row:
+                others &= _inside(x[other["input"]], other)
+        if row["kind"] == "levels":
+            groups = column.astype(str)
+            order = sorted(column.cat.categories.astype(str))
+            inside = [level in row["box"].split(", ") for level in order]
+        else:
+            edges = np.unique(np.quantile(column, np.linspace(0, 1, 11)))
+            groups = pd.cut(column, edges, include_lowest=True)
+            order = list(groups.cat.categories)
+            inside = [interval.right > row["box_low"] and interval.left < row["box_high"] for interval in order]
+        positions = np.arange(len(order))
+        for offset, subset, label, colour in ((-0.2, np.ones(len(x), dtype=bool), "all runs", "tab:grey"),
+                                              (0.2, others, "inside the other restrictions", "tab:red")):
+            grouped = pd.Series(y[subset]).groupby(groups[subset].to_numpy(), observed=False)
+            shares, counts = grouped.mean().reindex(order), grouped.size().reindex(order).fillna(0)
+            bars = ax.bar(positions + offset, shares.to_numpy(dtype=float), width=0.4, color=colour, alpha=0.75,
+                          label=label)
+            ax.bar_label(bars, [f"{int(n)}" for n in counts], fontsize=6, padding=1, color=colour)   # runs per bar
+        for position, is_in in zip(positions, inside):
+            if is_in:
+                ax.axvspan(position - 0.5, position + 0.5, color="gold", alpha=0.2, lw=0)
+        ax.axhline(base, color="black", lw=0.8, ls="--", label="share over all runs")
+        labels = order if row["kind"] == "levels" else [f"{i.left:.3g}-{i.right:.3g}" for i in order]
+        ax.set_xticks(positions, labels, rotation=35 if len(order) > 4 else 0, ha="right" if len(order) > 4 else
+                      "center", fontsize=7)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("share of runs with the outcome", fontsize=8)
+        ax.set_title(f"{row['input']}\nin the box (shaded): {_rule_text(row)}; qp {row['qp']:.2g}", fontsize=8)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(f"{title}\nPRIM box {entry['number']}: where the outcome happens along each restricted input "
+                    "(numbers: runs behind each bar)",
+                    fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _inside(column: pd.Series, row: dict) -> np.ndarray:
+    if row["kind"] == "levels":
+        return column.astype(str).isin(row["box"].split(", ")).to_numpy()
+    return column.between(row["box_low"], row["box_high"]).to_numpy()
+
+
+def plot_pairs(entry: dict, dims: list[str], title: str):
+    """The EMA Workbench's pairwise scatter of the restricted numeric inputs, runs with the outcome coloured, the
+    box drawn."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        grid = entry["box"].show_pairs_scatter(entry["chosen"])
+        grid = entry["box"].show_pairs_scatter(entry["chosen"], dims=dims)
     grid.figure.suptitle(title, y=1.02, fontsize=10)
     return grid.figure
 
@@ -439,6 +546,9 @@ def register(subparsers) -> None:
     parser.add_argument("--box", type=int, help="choose this box of the first peeling trajectory instead "
                                                 "(its number on prim_trajectory.csv)")
     parser.add_argument("--boxes", type=positive_int, default=1, help="successive PRIM boxes to find (1)")
+    parser.add_argument("--keep-insignificant", action="store_true",
+                        help=f"keep the picked box's restrictions whose quasi-p value is {SIGNIFICANT} or more "
+                             "(by default they are dropped, the weakest first)")
     parser.add_argument("--peel-alpha", type=_fraction, default=0.05, help="share of runs peeled per step (0.05)")
     parser.add_argument("--paste-alpha", type=_fraction, default=0.05, help="share of runs pasted per step (0.05)")
     parser.add_argument("--mass-min", type=_fraction, default=0.05,
@@ -493,7 +603,7 @@ def run_discover(args) -> int:
     out = args.out or DEFAULT_OUT / f"{_slug(experiment.get('name', args.results.name))}-{name}"
     x = input_table(table, inputs)
     _, found = run_prim(x, y, args.boxes, args.min_density, args.box, args.peel_alpha, args.paste_alpha,
-                        args.mass_min)
+                        args.mass_min, drop_insignificant=not args.keep_insignificant)
     tree, leaves = run_cart(x, y, args.mass_min)
     context = {"results": str(args.results), "experiment": experiment, "outcome": args.outcome, "reads": used,
                "runs": len(runs), "excluded": int((~defined).sum()), "cases": len(y), "hits": int(y.sum()),
@@ -509,8 +619,10 @@ def run_discover(args) -> int:
             "outcome": args.outcome, "outputs_read": used, "inputs": inputs,
             "runs": len(runs), "runs_excluded_no_value": context["excluded"], "runs_with_outcome": context["hits"],
             "options": {"min_density": args.min_density, "box": args.box, "boxes": args.boxes,
-                        "peel_alpha": args.peel_alpha, "paste_alpha": args.paste_alpha, "mass_min": args.mass_min},
-            "prim_boxes": [{"number": e["number"], "trajectory_box": e["chosen"], "why": e["why"],
+                        "peel_alpha": args.peel_alpha, "paste_alpha": args.paste_alpha, "mass_min": args.mass_min,
+                        "keep_insignificant": args.keep_insignificant},
+            "prim_boxes": [{"number": e["number"], "trajectory_box": e["chosen"], "picked": e["picked"],
+                            "why": e["why"], "dropped": e["dropped"],
                             **{k: float(v) for k, v in e["stats"].items()}, "limits": e["limits"]} for e in found],
             "software": _versions(), "seconds": round(time.monotonic() - started, 1),
             "files": [path.name for path in written]})
@@ -547,9 +659,14 @@ def write_discovery(folder: Path, context: dict, x, y, table, found, tree, leave
                                       + tree_text)
     figures = [save(plot_tradeoff(found, title), folder / "prim_tradeoff.png")]
     for entry in found:
-        if entry["limits"]:
-            figures.append(save(plot_box_limits(entry, x, title), folder / f"prim_box{entry['number']}.png"))
-            figures.append(save(plot_pairs(entry, title), folder / f"prim_box{entry['number']}_pairs.png"))
+        if not entry["limits"]:
+            continue
+        number = entry["number"]
+        figures.append(save(plot_box_limits(entry, title), folder / f"prim_box{number}.png"))
+        figures.append(save(plot_box_inputs(entry, x, y, title), folder / f"prim_box{number}_inputs.png"))
+        numeric = [row["input"] for row in entry["limits"] if row["kind"] == "range"]
+        if len(numeric) >= 2:
+            figures.append(save(plot_pairs(entry, numeric, title), folder / f"prim_box{number}_pairs.png"))
     figures.append(save(plot_cart(tree, title), folder / "cart_tree.png"))
     paths["report.md"].write_text(report_markdown(context, found, leaves, tree_text, figures, args))
     return [*paths.values(), *figures]
@@ -561,8 +678,8 @@ def headline(context: dict, found: list[dict], leaves: pd.DataFrame) -> str:
              (f"; {context['excluded']} runs without a value excluded" if context["excluded"] else "")]
     for entry in found:
         s = entry["stats"]
-        lines.append(f"PRIM box {entry['number']} (trajectory box {entry['chosen']}, {entry['why']}): coverage "
-                     f"{s['coverage']:.2f}, density {s['density']:.2f}, {int(s['n'])} runs")
+        lines.append(f"PRIM box {entry['number']}: coverage {s['coverage']:.2f}, density {s['density']:.2f}, "
+                     f"{int(s['n'])} runs; {_provenance(entry)}")
         for row in entry["limits"]:
             flag = "" if row["significant"] else "  (not significant)"
             lines.append(f"  {row['input']} {_rule_text(row)}   qp {row['qp']:.2g}{flag}")
@@ -570,6 +687,16 @@ def headline(context: dict, found: list[dict], leaves: pd.DataFrame) -> str:
     lines.append(f"CART: {len(leaves)} leaves; the densest: {best['rule']} (coverage {best['coverage']:.2f}, "
                  f"density {best['density']:.2f})")
     return "\n".join(lines)
+
+
+def _provenance(entry: dict) -> str:
+    """How the box was chosen: picked on the trajectory, and the restrictions dropped since."""
+    text = f"trajectory box {entry['picked']}, {entry['why']}"
+    if entry["dropped"]:
+        text += ("; then freed as not significant: " +
+                 ", ".join(f"the {d['limit']} limit of {d['input']} (qp {d['qp']:.2g})" for d in entry["dropped"]) +
+                 f" (box {entry['chosen']})")
+    return text
 
 
 def report_markdown(context, found, leaves, tree_text, figures, args) -> str:
@@ -591,11 +718,13 @@ def report_markdown(context, found, leaves, tree_text, figures, args) -> str:
              "**density**: the share of the box's runs with the outcome (against the overall share above); "
              "**mass**: the box's share of all runs. A restriction's **quasi-p value** is a one-sided binomial test "
              "of the density the box gains by it (Bryant and Lempert 2010); at or above "
-             f"{SIGNIFICANT} the restriction may be noise.", "", "![trade-off](prim_tradeoff.png)", ""]
+             f"{SIGNIFICANT} the restriction may be noise" + ("" if args.keep_insignificant else
+                                                              ", and is dropped from the picked box, the weakest first")
+             + ".", "", "![trade-off](prim_tradeoff.png)", ""]
     for entry in found:
         s = entry["stats"]
         lines += [f"### Box {entry['number']}", "",
-                  f"Trajectory box {entry['chosen']}, {entry['why']}: coverage **{s['coverage']:.2f}**, density "
+                  f"{_provenance(entry)[0].upper()}{_provenance(entry)[1:]}: coverage **{s['coverage']:.2f}**, density "
                   f"**{s['density']:.2f}** (lift {s['density'] / share:.1f}x), mass {s['mass']:.2f} "
                   f"({int(s['n'])} runs, {int(s['k'])} with the outcome)."
                   + (" Found on the runs the earlier boxes leave." if entry["number"] > 1 else ""), ""]
@@ -606,8 +735,8 @@ def report_markdown(context, found, leaves, tree_text, figures, args) -> str:
         for row in entry["limits"]:
             lines.append(f"| `{row['input']}` | {_rule_text(row)} | {row['full']} | {row['qp']:.2g} | "
                          f"{'yes' if row['significant'] else '**no**'} |")
-        lines += ["", f"![box {entry['number']}](prim_box{entry['number']}.png)", "",
-                  f"![pairs {entry['number']}](prim_box{entry['number']}_pairs.png)", ""]
+        lines += [""] + [f"![{path.stem}]({path.name})\n" for path in figures
+                         if path.stem.startswith(f"prim_box{entry['number']}")]
     dense = leaves.sort_values(["density", "coverage"], ascending=False)
     lines += ["## CART", "",
               f"A classification tree (leaves of at least {args.mass_min:g} of the runs). Its leaves are boxes too; "
@@ -617,7 +746,8 @@ def report_markdown(context, found, leaves, tree_text, figures, args) -> str:
     lines += ["", "```", tree_text.rstrip(), "```", "", "![CART tree](cart_tree.png)", "",
               "## Files", "",
               "`cases.csv` (each run's inputs, outcome and PRIM box), `prim_trajectory.csv` (every box on each "
-              "peeling trajectory), `prim_boxes.csv` (the chosen boxes' limits and quasi-p values), "
+              "peeling trajectory, with the boxes left by dropping restrictions), `prim_boxes.csv` (the chosen "
+              "boxes' limits and quasi-p values), "
               "`cart_leaves.csv`, `cart_tree.txt`, the figures and `manifest.json` (command, options, the results' "
               "fingerprint, software versions).", ""]
     return "\n".join(lines)
