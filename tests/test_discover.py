@@ -285,18 +285,30 @@ def test_discover_cli_refuses_a_folder_without_results(tmp_path):
     assert result.returncode == 2 and "not a sweep's results folder" in result.stderr
 
 
-def test_discover_on_a_tiny_real_sweep_finds_the_rpiw_pace(tmp_path):
-    """A real sweep of the generic trust over four levers (24 runs at scale 0.05, to January 2017), then
-    `orgsim discover`: many RPIWs held happen where the planned pace is high."""
+def test_discover_runs_an_experiment_first_then_finds_the_rpiw_pace(tmp_path, monkeypatch):
+    """Given an experiment, `orgsim discover` runs it (24 runs of the generic trust over four levers, scale 0.05, to
+    January 2017) into results/<name>, then explains the outcome: many RPIWs held where the planned pace is high.
+    A second call reuses the finished runs; an outcome naming an output the experiment does not keep is refused
+    before any run."""
+    monkeypatch.chdir(tmp_path)
     path = write_experiment(tmp_path, name="tiny_levers", scenarios=["generic_trust"], context=LEVERS, scale=0.05,
                             end="2017-01-01", design={"kind": "latin_hypercube", "samples": 24, "seed": 2},
                             outputs={"final": ["rpiws_total", "quality_final", "cqc_latest"]})
-    assert run_cli("sweep", path, "--out", tmp_path / "sweep", "--no-progress").returncode == 0
-    runs = pd.read_parquet(next((tmp_path / "sweep" / "runs").glob("part-*.parquet")))
+    refused = run_cli("discover", path, "--outcome", "practising_share_final < 0.1")
+    assert refused.returncode == 2 and "unknown column" in refused.stderr and not (tmp_path / "results").exists()
+    everywhere = run_cli("discover", path, "--outcome", "rpiws_total >= 0", "--no-progress")
+    assert everywhere.returncode == 2 and "holds in 24 of 24 runs" in everywhere.stderr
+    runs = pd.read_parquet(next((tmp_path / "results" / "tiny_levers" / "runs").glob("part-*.parquet")))
     threshold = runs["rpiws_total"].quantile(0.7)
-    result = run_cli("discover", tmp_path / "sweep", "--outcome", f"rpiws_total > {threshold}", "--mass-min", "0.1",
-                     "--out", tmp_path / "found")
+    result = run_cli("discover", path, "--outcome", f"rpiws_total > {threshold}", "--mass-min", "0.1",
+                     "--out", tmp_path / "found", "--no-progress")
     assert result.returncode == 0, result.stderr
+    assert "0 runs computed, 24 reused" in result.stdout
     boxes = pd.read_csv(tmp_path / "found" / "prim_boxes.csv")
     pace = boxes[boxes["input"] == "context_rpiws_per_year"]
     assert len(pace) == 1 and pace["box_low"].iloc[0] > 10
+
+
+def test_discover_names_a_path_that_is_neither_results_nor_an_experiment(tmp_path):
+    result = run_cli("discover", tmp_path / "nothing_here", "--outcome", "quality_final < 1")
+    assert result.returncode == 2 and "is not a results folder" in result.stderr

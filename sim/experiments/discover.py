@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 import sim
-from sim.argtypes import positive_int
+from sim.argtypes import add_workers_option, positive_int
 from sim.errors import InputError
 from sim.experiments.batch import read_manifest, read_runs
 from sim.experiments.figures import pyplot, save
@@ -534,7 +534,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "discover", help="scenario discovery on a sweep's results: PRIM boxes and a CART tree of the inputs "
                          "where an outcome happens")
-    parser.add_argument("results", type=Path, help="a sweep's results folder (e.g. results/<experiment name>)")
+    parser.add_argument("results", help="a sweep's results folder (e.g. results/<experiment name>), or an experiment "
+                                        "(name or .yaml file) to run or resume first into results/<experiment name>")
     parser.add_argument("--outcome", required=True,
                         help="a condition on the outputs, e.g. \"practising_share_final < 0.1\" or "
                              "\"cqc_latest < cqc_2014\" (latest rating worse than in 2014); allowed: " + ALLOWED)
@@ -554,6 +555,11 @@ def register(subparsers) -> None:
     parser.add_argument("--mass-min", type=_fraction, default=0.05,
                         help="smallest box (PRIM) and leaf (CART), as a share of the runs (0.05)")
     parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_OUT}/<experiment>-<name>)")
+    add_workers_option(parser, "runs of an experiment given instead of a results folder")
+    parser.add_argument("--scheduler", help="Dask scheduler address: run an experiment's runs on that cluster")
+    parser.add_argument("--max-runs", type=positive_int, default=20_000,
+                        help="refuse an experiment needing more runs than this (20000)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_discover)
 
 
@@ -587,9 +593,39 @@ def chosen_inputs(requested: str | None, available: list[str], runs: pd.DataFram
     return names
 
 
+def results_folder(args) -> Path | None:
+    """The sweep's results folder: the argument if it is a folder; otherwise an experiment, whose outcome is checked
+    against its outputs and whose runs are then run or resumed (None if interrupted)."""
+    given = Path(args.results)
+    if given.is_dir():
+        return given
+    from sim.experiments.cli import _run_experiment   # (cli imports this module)
+    from sim.experiments.outputs import is_numeric_output
+    from sim.experiments.schema import load_experiment, resolve_experiment_path
+
+    try:
+        resolve_experiment_path(args.results)
+    except InputError as error:
+        raise InputError(f"{args.results} is not a results folder, and {error}") from None
+    experiment = load_experiment(args.results)
+    outputs = experiment.outputs.final
+    outcome_mask(args.outcome, pd.DataFrame({name: [0.0 if is_numeric_output(name) else "good"] for name in outputs}),
+                 [])                                # its names and types, before any run
+    runner = argparse.Namespace(experiment=args.results, out=None, max_runs=args.max_runs, workers=args.workers,
+                                scheduler=args.scheduler, chunk_size=50, no_progress=args.no_progress)
+    result = _run_experiment(experiment, runner)
+    if result is None:
+        return None
+    print(f"{result.computed} runs computed, {result.done_before} reused; results in {result.out_dir}")
+    return result.out_dir
+
+
 def run_discover(args) -> int:
     started = time.monotonic()
-    runs, results_manifest = load_results(args.results)
+    folder = results_folder(args)
+    if folder is None:
+        return 130
+    runs, results_manifest = load_results(folder)
     available = design_inputs(runs)
     inputs = chosen_inputs(args.inputs, available, runs)
     outcome, defined, used = outcome_mask(args.outcome, runs[output_columns(runs)], available)
@@ -600,12 +636,12 @@ def run_discover(args) -> int:
                          "apart; choose a condition that holds in some runs and not others")
     experiment = results_manifest.get("description", {}).get("experiment", {})
     name = _slug(args.name or args.outcome)
-    out = args.out or DEFAULT_OUT / f"{_slug(experiment.get('name', args.results.name))}-{name}"
+    out = args.out or DEFAULT_OUT / f"{_slug(experiment.get('name', folder.name))}-{name}"
     x = input_table(table, inputs)
     _, found = run_prim(x, y, args.boxes, args.min_density, args.box, args.peel_alpha, args.paste_alpha,
                         args.mass_min, drop_insignificant=not args.keep_insignificant)
     tree, leaves = run_cart(x, y, args.mass_min)
-    context = {"results": str(args.results), "experiment": experiment, "outcome": args.outcome, "reads": used,
+    context = {"results": str(folder), "experiment": experiment, "outcome": args.outcome, "reads": used,
                "runs": len(runs), "excluded": int((~defined).sum()), "cases": len(y), "hits": int(y.sum()),
                "inputs": inputs}
     with AtomicFolder(out) as folder:
@@ -614,7 +650,7 @@ def run_discover(args) -> int:
             "kind": "orgsim discover", "package_version": sim.__version__, "git_commit": git_commit(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(["orgsim", *sys.argv[1:]]),
-            "results": {"folder": str(args.results), "fingerprint": results_manifest.get("fingerprint"),
+            "results": {"folder": str(folder), "fingerprint": results_manifest.get("fingerprint"),
                         "git_commit": results_manifest.get("git_commit"), "experiment": experiment.get("name")},
             "outcome": args.outcome, "outputs_read": used, "inputs": inputs,
             "runs": len(runs), "runs_excluded_no_value": context["excluded"], "runs_with_outcome": context["hits"],
