@@ -260,7 +260,9 @@ def test_discover_cli_writes_the_report_tables_figures_and_manifest(tmp_path):
     assert set(boxes.loc[boxes["input"] == "context_style", "box"].iloc[0].split(", ")) == {"b", "c"}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["runs_with_outcome"] == int((constructed_runs()["cqc_latest"] == "inadequate").sum())
-    assert manifest["results"]["fingerprint"] == "test" and "param_rpiw_effect" not in manifest["inputs"]
+    assert manifest["results"] == {"folder": str(tmp_path / "sweep"), "fingerprint": "test", "git_commit": None,
+                                   "experiment": "constructed"}
+    assert "param_rpiw_effect" not in manifest["inputs"] and manifest["outcome"] == "cqc_latest < cqc_2014"
     cases = pd.read_csv(out / "cases.csv")
     assert cases.loc[cases["prim_box"] == 1, "outcome"].mean() > 0.95
     report = (out / "report.md").read_text()

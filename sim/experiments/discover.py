@@ -26,6 +26,7 @@ import ast
 import datetime as dt
 import operator
 import re
+import shlex
 import sys
 import time
 import warnings
@@ -644,12 +645,12 @@ def run_discover(args) -> int:
     context = {"results": str(folder), "experiment": experiment, "outcome": args.outcome, "reads": used,
                "runs": len(runs), "excluded": int((~defined).sum()), "cases": len(y), "hits": int(y.sum()),
                "inputs": inputs}
-    with AtomicFolder(out) as folder:
-        written = write_discovery(folder, context, x, y, table, found, tree, leaves, args)
-        write_json(folder / "manifest.json", {
+    with AtomicFolder(out) as target:
+        written = write_discovery(target, context, x, y, table, found, tree, leaves, args)
+        write_json(target / "manifest.json", {
             "kind": "orgsim discover", "package_version": sim.__version__, "git_commit": git_commit(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["orgsim", *sys.argv[1:]]),
+            "command": shlex.join(["orgsim", *sys.argv[1:]]),
             "results": {"folder": str(folder), "fingerprint": results_manifest.get("fingerprint"),
                         "git_commit": results_manifest.get("git_commit"), "experiment": experiment.get("name")},
             "outcome": args.outcome, "outputs_read": used, "inputs": inputs,
@@ -740,7 +741,7 @@ def report_markdown(context, found, leaves, tree_text, figures, args) -> str:
     share = context["hits"] / context["cases"]
     lines = [f"# Scenario discovery: `{context['outcome']}`", "",
              f"Results: `{context['results']}`" + (f" (experiment `{experiment['name']}`"
-                                                  + (f": {experiment['description'].strip()}" if
+                                                  + (f": {experiment['description'].strip().rstrip('.')}" if
                                                      experiment.get("description") else "") + ")"
                                                   if experiment.get("name") else "") + ".",
              "", f"The outcome holds in **{context['hits']} of {context['cases']} runs ({share:.0%})**"
