@@ -439,15 +439,43 @@ def plot_tradeoff(found: list[dict], title: str):
 
 
 def plot_box_limits(entry: dict, title: str):
-    """The EMA Workbench's box figure: each restricted input's range in the box against its full range, with the
-    quasi-p values beside the names."""
+    """The box: each restricted input's limits (blue) against its range in the data (grey), or its levels (blue:
+    inside the box), with the quasi-p values beside the names. (The EMA Workbench's box figure draws a set of
+    levels as a segment of the first levels, which misreads when the box keeps later ones.)"""
     plt = pyplot()
-    figure, ax = plt.subplots(figsize=(8, 1.0 + 0.6 * max(len(entry["limits"]), 1)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        entry["box"].inspect(entry["chosen"], style="graph", ax=ax)
-    ax.set_title(f"{title}\nPRIM box {entry['number']} (trajectory box {entry['chosen']}): blue, the box's limits; "
-                 "in brackets, quasi-p values", fontsize=9)
+    limits = entry["limits"]
+    figure, ax = plt.subplots(figsize=(9, 0.9 + 0.75 * len(limits)))
+    for position, row in enumerate(reversed(limits)):
+        ax.plot([0, 1], [position, position], color="lightgrey", lw=6, solid_capstyle="butt")
+        if row["kind"] == "levels":
+            levels, inside = row["full"].split(", "), row["box"].split(", ")
+            for j, level in enumerate(levels):
+                at, kept = (j + 0.5) / len(levels), level in inside
+                ax.plot(at, position, "o", ms=9, mfc="tab:blue" if kept else "white",
+                        mec="tab:blue" if kept else "grey")
+                ax.annotate(level, (at, position), xytext=(0, 8), textcoords="offset points", ha="center",
+                            fontsize=7, color="tab:blue" if kept else "grey")
+        else:
+            span = (row["full_high"] - row["full_low"]) or 1.0
+            low, high = [(v - row["full_low"]) / span for v in (row["box_low"], row["box_high"])]
+            ax.plot([low, high], [position, position], color="tab:blue", lw=6, solid_capstyle="butt")
+            for at, value, moved in ((low, row["box_low"], low > 0), (high, row["box_high"], high < 1)):
+                if moved:
+                    ax.annotate(f"{value:.3g}", (at, position), xytext=(0, 8), textcoords="offset points",
+                                ha="center", fontsize=7, color="tab:blue")
+            ax.annotate(f"{row['full_low']:.3g}", (0, position), xytext=(-4, 0), textcoords="offset points",
+                        ha="right", va="center", fontsize=7)
+            ax.annotate(f"{row['full_high']:.3g}", (1, position), xytext=(4, 0), textcoords="offset points",
+                        ha="left", va="center", fontsize=7)
+    ax.set_yticks(range(len(limits)), [f"{row['input']}\n(qp {row['qp']:.2g}" + ("" if row["significant"] else
+                                       ", not significant") + ")" for row in reversed(limits)], fontsize=8)
+    ax.set(xlim=(-0.12, 1.12), ylim=(-0.6, len(limits) - 0.3), xticks=[])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    s = entry["stats"]
+    ax.set_title(f"{title}\nPRIM box {entry['number']}: coverage {s['coverage']:.2f}, density {s['density']:.2f}, "
+                 f"mass {s['mass']:.2f}. Blue: the box; grey: the range or levels in the runs", fontsize=9)
+    figure.tight_layout()
     return figure
 
 
