@@ -115,8 +115,13 @@ def run_sensitivity(args) -> int:
         return 130
     indices = sensitivity.analyse(experiment, result.runs, num_resamples=args.resamples, conf_level=args.conf_level,
                                   seed=experiment.design.seed)
-    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates)
+    noise = sensitivity.variance_decomposition(result.runs, experiment.outputs.final, conf_level=args.conf_level,
+                                               num_resamples=args.resamples, seed=experiment.design.seed)
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates, noise)
     print(sensitivity.headline(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\nshare of a run's variance: parameters and seed noise; noise left in the replicate means")
+    print(noise[["case", "output", "replicates", "parameters", "seed_shared", "seed_point", "noise_in_means",
+                 "replicates_needed"]].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     for line in sensitivity.advice(indices, experiment.replicates) or ["no flags: indices in range, distinguishable "
                                                                       "from zero where ranked, ranking stable"]:
         print(f"* {line}")
