@@ -462,7 +462,7 @@ def plot_variance(noise: pd.DataFrame, case: str):
 
     plt = pyplot()
     noise = noise.iloc[::-1]
-    figure, ax = plt.subplots(figsize=(9, 1.0 + 0.5 * len(noise)))
+    figure, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(noise)))
     positions = np.arange(len(noise))
     left = np.zeros(len(noise))
     for key, label, colour in (("parameters", "parameters", "tab:blue"),
@@ -482,9 +482,9 @@ def plot_variance(noise: pd.DataFrame, case: str):
         ax.annotate(text, (1.01, position), va="center", fontsize=7, annotation_clip=False,
                     color="darkred" if r.noise_in_means > NOISY_MEANS else "black")
     ax.set_yticks(positions, [output_label(o) for o in noise["output"]], fontsize=8)
-    ax.set(xlim=(0, 1), xlabel="share of a run's variance (bar: parameters' 95% bootstrap interval)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(noise) < 4 else -0.12), ncol=3)
-    ax.set_title(f"Seed noise and parameters, {case}", fontsize=10)
+    ax.set(xlim=(0, 1), xlabel="share of a run's variance (bar: the parameters' share, bootstrap interval)")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    figure.suptitle(f"Seed noise and parameters, {case}", fontsize=10)
     figure.tight_layout()
     return figure
 
