@@ -127,7 +127,7 @@ class _Outcome:
     def compare(self, left, op, right_node):
         if isinstance(op, (ast.In, ast.NotIn)):
             if not isinstance(right_node, (ast.List, ast.Tuple, ast.Set)):
-                raise self.fail(f"'in' needs a list of values, e.g. cqc_latest in ['inadequate', 'good']")
+                raise self.fail("'in' needs a list of values, e.g. cqc_latest in ['inadequate', 'good']")
             values = [self.value(element) for element in right_node.elts]
             if any(isinstance(v, pd.Series) for v in values) or not isinstance(left, pd.Series):
                 raise self.fail("'in' compares a column with a list of fixed values")
