@@ -1,4 +1,5 @@
-"""Command-line subcommands ``sweep``, ``sensitivity``, ``compare`` and ``validate`` (sim/experiments/validate.py).
+"""Command-line subcommands ``sweep``, ``sensitivity``, ``compare``, ``validate`` (sim/experiments/validate.py) and
+``discover`` (sim/experiments/discover.py).
 
 ``register(subparsers)`` adds them to an argparse subparsers object; each sets
 ``handler=<function(args) -> int>`` as a default. Handlers raise sim.errors.InputError for bad
@@ -15,7 +16,7 @@ from pathlib import Path
 from sim.argtypes import add_workers_option, positive_int, scale, seed
 from sim.errors import InputError
 from sim.experiments import compare as comparison
-from sim.experiments import sensitivity, validate
+from sim.experiments import discover, sensitivity, validate
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
 from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS, write_sweep_summary
@@ -58,6 +59,7 @@ def register(subparsers) -> None:
     what_if.set_defaults(handler=run_compare)
 
     validate.register(subparsers)
+    discover.register(subparsers)
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
@@ -115,8 +117,13 @@ def run_sensitivity(args) -> int:
         return 130
     indices = sensitivity.analyse(experiment, result.runs, num_resamples=args.resamples, conf_level=args.conf_level,
                                   seed=experiment.design.seed)
-    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates)
+    noise = sensitivity.variance_decomposition(result.runs, experiment.outputs.final, conf_level=args.conf_level,
+                                               num_resamples=args.resamples, seed=experiment.design.seed)
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates, noise)
     print(sensitivity.headline(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\nshare of a run's variance: parameters and seed noise; noise left in the replicate means")
+    print(noise[["case", "output", "replicates", "parameters", "seed_shared", "seed_point", "noise_in_means",
+                 "replicates_needed"]].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     for line in sensitivity.advice(indices, experiment.replicates) or ["no flags: indices in range, distinguishable "
                                                                       "from zero where ranked, ranking stable"]:
         print(f"* {line}")

@@ -35,10 +35,15 @@ class Case:
 
 
 def salib_problem(experiment: Experiment) -> dict:
+    """The varied parameters, then the context levers (each drawn uniformly over ``ContextLever.bounds``)."""
     variations = parameter_variations(experiment)
     names = list(variations)
     bounds = [_salib_bounds(name, variations[name]) for name in names]
     dists = [_SALIB_DISTS[variations[name].distribution] for name in names]
+    for name, lever in experiment.context.items():
+        names.append(name)
+        bounds.append(lever.bounds())
+        dists.append("unif")
     return {"num_vars": len(names), "names": names, "bounds": bounds, "dists": dists}
 
 
@@ -55,7 +60,8 @@ def _salib_bounds(name: str, variation: ParameterVariation) -> list[float]:
 
 
 def sample_points(experiment: Experiment) -> pd.DataFrame:
-    """One row per design point, one column per varied behavioural parameter."""
+    """One row per design point, one column per varied behavioural parameter and per context lever (the number
+    drawn; ``ContextLever.value`` reads it as the lever's value)."""
     design = experiment.design
     if design.kind == "full_factorial":
         return _factorial_points(experiment)
@@ -106,21 +112,26 @@ def experiment_specs(experiment: Experiment) -> list[RunSpec]:
     specs = []
     for case_index, case in enumerate(experiment_cases(experiment)):
         for point_index, point in enumerate(points.to_dict("records")):
+            levers = {name: lever.value(point.pop(name)) for name, lever in experiment.context.items()}
             params = {**defaults, **point}
+            overrides = case.overrides
+            for name, value in levers.items():
+                overrides = deep_merge(overrides, experiment.context[name].overrides(value))
             for replicate in range(experiment.replicates):
                 run_index = len(specs)
                 specs.append(
                     RunSpec(
                         run_index=run_index,
                         scenario=case.scenario,
-                        overrides=case.overrides,
+                        overrides=overrides,
                         params=params,
                         seed_index=replicate if experiment.common_random_numbers else run_index,
                         base_seed=experiment.seed,
                         scale=experiment.scale,
                         end=experiment.end,
                         labels={"case": case.label, "case_index": case_index, "point": point_index,
-                                "replicate": replicate, **{f"factor_{k}": v for k, v in case.levels.items()}},
+                                "replicate": replicate, **{f"factor_{k}": v for k, v in case.levels.items()},
+                                **{f"context_{k}": v for k, v in levers.items()}},
                     )
                 )
     return specs

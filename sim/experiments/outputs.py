@@ -167,8 +167,9 @@ POINT_KEYS = ("case", "point")
 
 
 def varied_inputs(runs: pd.DataFrame) -> list[str]:
-    """The design's inputs that vary between runs: scenario factors (``factor_*``) and parameters (``param_*``)."""
-    return [c for prefix in ("factor_", "param_") for c in runs.columns
+    """The design's inputs that vary between runs: scenario factors (``factor_*``), context levers (``context_*``)
+    and parameters (``param_*``)."""
+    return [c for prefix in ("factor_", "context_", "param_") for c in runs.columns
             if c.startswith(prefix) and runs[c].nunique(dropna=False) > 1]
 
 
@@ -199,7 +200,7 @@ def design_point_summary(runs: pd.DataFrame, outputs: list[str]) -> pd.DataFrame
 
 def summary_markdown(table: pd.DataFrame, title: str) -> str:
     """One row per design point, one column per output: mean [5%, 95% of replicates], or a rating and its share."""
-    keys = [c for c in table.columns if c in (*POINT_KEYS, "scenario") or c.startswith(("factor_", "param_"))]
+    keys = [c for c in table.columns if c in (*POINT_KEYS, "scenario") or c.startswith(("factor_", "context_", "param_"))]
     outputs = list(dict.fromkeys(table["output"]))
     lines = [f"# {title}", "", "Per design point over its replicates: mean [5%, 95%] of the runs for numbers; "
              "for a rating the most common one and its share of runs. 95% intervals of the means are in summary.csv.",

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from sim.errors import InputError, InputModel, check_name, read_yaml, validation_message
 from sim.experiments.outputs import check_output_names, is_numeric_output
 from sim.params import PARAMETERS
+from sim.scenario import load_scenario
 
 SHIPPED_EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -59,11 +60,69 @@ class Outputs(Strict):
     series: list[str] = Field(default_factory=list)
 
 
+class ContextLever(Strict):
+    """A scenario input sampled with the design (latin_hypercube, sobol, morris): one value per design point.
+
+    A number at ``path`` (a dotted scenario field, e.g. ``programme.rpiws_per_year``) over ``low``..``high``
+    (``integer: true`` for whole numbers); one of ``choices`` at ``path``; or one of named ``levels``, each a
+    set of scenario overrides as in scenario_factors (for an input that is not one field, e.g. a CEO timeline).
+    The sampler draws a number in the lever's range; a choice or level is its equal share of that range.
+    """
+
+    path: str | None = None
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    choices: list[bool | int | float | str] | None = Field(default=None, min_length=2)
+    levels: dict[str, dict] | None = Field(default=None, min_length=2)
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        kinds = [kind for kind, given in (("low/high", self.low is not None or self.high is not None),
+                                          ("choices", self.choices is not None), ("levels", self.levels is not None))
+                 if given]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of low and high, choices or levels" +
+                             (f" (got {' and '.join(kinds)})" if kinds else ""))
+        if (self.path is None) != (self.levels is not None):
+            raise ValueError("levels carry their own overrides (no path); low/high and choices need a path")
+        if kinds == ["low/high"] and not (self.low is not None and self.high is not None and self.low < self.high):
+            raise ValueError(f"a range needs low below high (got low={self.low}, high={self.high})")
+        return self
+
+    @property
+    def options(self) -> list:
+        return list(self.levels) if self.levels is not None else self.choices
+
+    def bounds(self) -> list[float]:
+        """The range the sampler draws from: the number's range (widened by half a step for whole numbers),
+        or [0, k) for k choices or levels, read as equal shares."""
+        if self.options is not None:
+            return [0.0, float(len(self.options))]
+        return [self.low - 0.5, self.high + 0.5] if self.integer else [self.low, self.high]
+
+    def value(self, drawn: float):
+        """The lever's value for a number drawn in ``bounds()``: a number, a choice or a level's name."""
+        if self.options is not None:
+            return self.options[min(int(drawn), len(self.options) - 1)]
+        return int(min(max(round(drawn), self.low), self.high)) if self.integer else float(drawn)
+
+    def overrides(self, value) -> dict:
+        """The scenario overrides that set this lever to ``value``."""
+        if self.levels is not None:
+            return self.levels[value]
+        nested = value
+        for key in reversed(self.path.split(".")):
+            nested = {key: nested}
+        return nested
+
+
 class Experiment(Strict):
     name: str
     description: str = ""
     scenarios: list[str] = Field(min_length=1)
     scenario_factors: dict[str, dict[str, dict]] = Field(default_factory=dict)
+    context: dict[str, ContextLever] = Field(default_factory=dict)
     parameters: dict[str, ParameterVariation] | Literal["all"] = Field(default_factory=dict)
     design: Design = Field(default_factory=Design)
     replicates: int = Field(default=1, ge=1)
@@ -125,6 +184,7 @@ def check_experiment(experiment: Experiment, where: str) -> None:
     for name, variation in variations.items():
         _check_variation(name, variation, experiment.design.kind, where)
     check_output_names(experiment.outputs.final, experiment.outputs.series, where)
+    _check_context(experiment, where)
     _check_design(experiment, variations, where)
     _check_cases(experiment, where)
 
@@ -192,12 +252,36 @@ def _check_variation(name: str, variation: ParameterVariation, kind: str, where:
         raise InputError(f"{where}: {field}: {kind} designs use uniform ranges; distribution must be uniform")
 
 
+def _check_context(experiment: Experiment, where: str) -> None:
+    """Levers need a sampled design and names of their own; each lever's extreme values must give a valid
+    scenario (checked on every scenario of the experiment, before any run: an unknown path is an unknown field)."""
+    if not experiment.context:
+        return
+    if experiment.design.kind == "full_factorial":
+        raise InputError(f"{where}: context: levers are sampled by latin_hypercube, sobol or morris designs; "
+                         "for a full factorial use scenario_factors")
+    for name, lever in experiment.context.items():
+        field = f"context.{name}"
+        if name in parameter_variations(experiment):
+            raise InputError(f"{where}: {field}: {name} is also a varied parameter; give the lever another name")
+        # the ends of a range, and a value between them that is not whole (a float at an integer field fails)
+        extremes = lever.options if lever.options is not None else [
+            lever.low, lever.high, *([] if lever.integer else [lever.low + 0.37 * (lever.high - lever.low)])]
+        for scenario in experiment.scenarios:
+            for value in extremes:
+                try:
+                    load_scenario(scenario, lever.overrides(value))
+                except InputError as error:
+                    raise InputError(f"{where}: {field} = {value!r} on scenario {scenario}: {error}") from None
+
+
 def _check_design(experiment: Experiment, variations: dict, where: str) -> None:
     design = experiment.design
     if design.kind == "full_factorial":
         return
-    if not variations:
-        raise InputError(f"{where}: design.kind {design.kind} needs at least one parameter in parameters")
+    if not variations and not experiment.context:
+        raise InputError(f"{where}: design.kind {design.kind} needs at least one parameter in parameters "
+                         "(or a lever in context)")
     if design.samples is None:
         raise InputError(f"{where}: design.samples is required for design.kind {design.kind}")
     if design.kind == "sobol" and design.samples & (design.samples - 1):
@@ -207,8 +291,8 @@ def _check_design(experiment: Experiment, variations: dict, where: str) -> None:
         )
     if design.kind == "morris" and design.samples < 2:
         raise InputError(f"{where}: design.samples: a Morris design needs at least 2 trajectories")
-    if design.kind in ("sobol", "morris") and len(variations) < 2:
-        raise InputError(f"{where}: parameters: a {design.kind} analysis needs at least two parameters")
+    if design.kind in ("sobol", "morris") and len(variations) + len(experiment.context) < 2:
+        raise InputError(f"{where}: parameters: a {design.kind} analysis needs at least two parameters (or levers)")
     if design.kind in ("sobol", "morris"):
         ratings = [name for name in experiment.outputs.final if not is_numeric_output(name)]
         if ratings:

@@ -14,7 +14,16 @@ drawn, with what to do about them (``advice``):
 - ``rank not converged``: bootstrap resamples of the base samples (Sobol) or trajectories (Morris)
   disagree on whether the parameter is among the ``TOP`` most influential: fewer than ``STABLE_SHARE``
   of them agree with the estimate (``top_agreement``; ``rank_low``..``rank_high`` is its 90% bootstrap
-  rank interval; ``top_stability`` the share of resamples with the very same top set).
+  rank interval; ``top_stability`` the share of resamples with the very same top set);
+- ``noisy means``: more than ``NOISY_MEANS`` of the variance of the output's replicate means (what the
+  indices are computed from) is still seed noise (``variance_decomposition``).
+
+A stochastic model's output varies with its parameters and with its seed. ``variance_decomposition``
+separates the two from the replicates (a two-way analysis of variance of points x replicates, as common
+random numbers make replicate r the same seed at every point): the share of a run's variance the
+parameters explain, the share that is seed noise (shared by every point, and differing between points),
+how much noise is left in the replicate means, and how many replicates would bring it under
+``NOISY_MEANS``; with bootstrap intervals over the design points.
 """
 
 from __future__ import annotations
@@ -39,7 +48,8 @@ INDEX_COLUMNS = ["case", "output", "method", "n", "runs", "parameter", "paramete
 MAIN_INDEX = {"sobol": "ST", "morris": "mu_star"}
 TOP = 3                     # the ranking checked for convergence: which parameters are the TOP most influential
 STABLE_SHARE = 0.9          # the share of bootstrap resamples that must agree on them
-OUTSIDE, WIDE, UNSETTLED = "outside [0,1]", "CI wider than index", "rank not converged"
+NOISY_MEANS = 0.1          # the share of the replicate means' variance that may be seed noise
+OUTSIDE, WIDE, UNSETTLED, NOISY = "outside [0,1]", "CI wider than index", "rank not converged", "noisy means"
 
 
 def point_means(runs: pd.DataFrame, outputs: list[str], n_points: int) -> dict[str, pd.DataFrame]:
@@ -79,7 +89,8 @@ def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100
                 if row["n"] == experiment.design.samples and row["index"] == main:
                     row.update(ranks[row["parameter"]], top_stability=stability)
             rows += [{"case": case, "output": output, **row} for row in output_rows]
-    return flag_indices(pd.DataFrame(rows, columns=INDEX_COLUMNS))
+    noise = variance_decomposition(runs, outputs, num_resamples=0)
+    return flag_indices(pd.DataFrame(rows, columns=INDEX_COLUMNS), noise)
 
 
 def _main_index(problem, X, Y, experiment) -> np.ndarray:
@@ -129,8 +140,9 @@ def bootstrap_ranks(problem, X, Y, experiment, num_resamples: int, seed: int) ->
     return per_parameter, float(agrees.all(axis=1).mean())
 
 
-def flag_indices(indices: pd.DataFrame) -> pd.DataFrame:
-    """The ``flags`` column: the checks of the module docstring, for the indices at each case's final size."""
+def flag_indices(indices: pd.DataFrame, noise: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``flags`` column: the checks of the module docstring, for the indices at each case's final size.
+    ``noise`` (a ``variance_decomposition``) flags every index of an output whose replicate means are noisy."""
     indices = indices.copy()
     final = indices["n"] == indices.groupby("case")["n"].transform("max")
     value, conf = indices["value"].astype(float), indices["conf"].astype(float)
@@ -139,8 +151,13 @@ def flag_indices(indices: pd.DataFrame) -> pd.DataFrame:
     outside = final & bounded & ((value < 0) | (value > 1))
     wide = final & conf.notna() & (conf > value.abs())
     unsettled = final & (indices.get("top_agreement", pd.Series(np.nan, indices.index)).astype(float) < STABLE_SHARE)
-    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u)) if hit]
-             for o, w, u in zip(outside, wide, unsettled)]
+    noisy = pd.Series(False, indices.index)
+    if noise is not None and len(noise):
+        share = noise.set_index(["case", "output"])["noise_in_means"]
+        keys = pd.MultiIndex.from_frame(indices[["case", "output"]])
+        noisy = final & pd.Series(share.reindex(keys).to_numpy() > NOISY_MEANS, indices.index)
+    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u), (NOISY, n)) if hit]
+             for o, w, u, n in zip(outside, wide, unsettled, noisy)]
     indices["flags"] = ["; ".join(f) for f in flags]
     return indices
 
@@ -151,7 +168,8 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
     lines = []
     size = "design.samples (" + ("N base samples" if (indices["method"] == "sobol").any() else "trajectories r") + ")"
     more_replicates = f"replicates (now {replicates})" if replicates else "replicates"
-    count = {flag: int(flagged["flags"].str.contains(flag, regex=False).sum()) for flag in (OUTSIDE, WIDE, UNSETTLED)}
+    count = {flag: int(flagged["flags"].str.contains(flag, regex=False).sum())
+             for flag in (OUTSIDE, WIDE, UNSETTLED, NOISY)}
     if count[OUTSIDE]:
         lines.append(f"{count[OUTSIDE]} Sobol index(es) outside [0, 1]: these estimates are sampling error. Double "
                      f"{size}; an ST above 1 (or S1 above ST) says the model's own noise inflates the indices: "
@@ -167,7 +185,98 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
                      f"bootstrap resamples disagree (the same top {TOP} in as few as {stability.min():.0%} of "
                      f"resamples, {worst[0]} / {worst[1]}; aim for {STABLE_SHARE:.0%}). Double {size} until the "
                      f"ranking holds; raise {more_replicates} if the output is noisy.")
+    if replicates == 1:
+        lines.append("One replicate per point: the seed's noise cannot be told from the parameters' effects, and the "
+                     "indices rank both. Use replicates: 2 or more (common random numbers) and read variance.csv.")
+    if count[NOISY]:
+        outputs = sorted(set(flagged.loc[flagged["flags"].str.contains(NOISY, regex=False), "output"]))
+        lines.append(f"{len(outputs)} output(s) whose replicate means are still more than {NOISY_MEANS:.0%} seed noise "
+                     f"({', '.join(outputs)}): their indices partly rank noise. Raise {more_replicates} to the number "
+                     "variance.csv gives (replicates_needed).")
     return lines
+
+
+def variance_decomposition(runs: pd.DataFrame, outputs: list[str], conf_level: float = 0.95,
+                           num_resamples: int = 100, seed: int = 0) -> pd.DataFrame:
+    """Per case and output, how much of the variance of a run is the parameters' and how much seed noise.
+
+    The runs of a case form a table Y[point, replicate]. A two-way analysis of variance (method of moments)
+    reads it as parameters + seed + seed-by-point noise: with common random numbers replicate r has the same
+    seed at every point, so part of the seed's effect is shared by all points (``seed_shared``) and cancels
+    between them; the rest differs from point to point (``seed_point``) and is what averaging over R
+    replicates shrinks. Columns: ``points``, ``replicates``, ``run_variance`` (parameters + seed),
+    ``parameters``, ``seed_shared``, ``seed_point`` (shares of it), ``noise_in_means`` (the share of the variance
+    of the replicate means, which the indices analyse, that is noise: seed_point / R over it),
+    ``replicates_needed`` (for noise_in_means at most ``NOISY_MEANS``), and ``_low``/``_high`` bootstrap
+    intervals (``conf_level``, design points resampled) of ``parameters`` and ``noise_in_means``. With one
+    replicate nothing can be separated: the shares are NaN. Points missing a replicate's value are left out.
+    """
+    rows = []
+    rng = np.random.default_rng(seed)
+    for case, case_runs in runs.groupby("case", sort=False):
+        for output in outputs:
+            table = case_runs.pivot_table(index="point", columns="replicate", values=output, aggfunc="first")
+            Y = table.dropna().to_numpy(dtype=float)
+            row = {"case": case, "output": output, "points": Y.shape[0], "replicates": Y.shape[1],
+                   **_variance_components(Y)}
+            resampled = [_variance_components(Y[rng.integers(len(Y), size=len(Y))]) for _ in range(num_resamples)]
+            tail = (1 - conf_level) / 2
+            for key in ("parameters", "noise_in_means"):
+                values = np.array([r[key] for r in resampled], dtype=float)
+                values = values[~np.isnan(values)]
+                low, high = np.quantile(values, [tail, 1 - tail]) if len(values) else (np.nan, np.nan)
+                row.update({f"{key}_low": low, f"{key}_high": high})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _variance_components(Y: np.ndarray) -> dict:
+    """Shares of a run's variance from a points x replicates table (see ``variance_decomposition``)."""
+    points, replicates = Y.shape
+    empty = {"run_variance": np.nan, "parameters": np.nan, "seed_shared": np.nan, "seed_point": np.nan,
+             "noise_in_means": np.nan, "replicates_needed": np.nan}
+    if points < 2 or replicates < 2:
+        return empty
+    point_means, replicate_means = Y.mean(axis=1), Y.mean(axis=0)
+    residual = Y - point_means[:, None] - replicate_means[None, :] + Y.mean()
+    ms_residual = (residual ** 2).sum() / ((points - 1) * (replicates - 1))
+    seed_point = ms_residual
+    seed_shared = max((points * replicate_means.var(ddof=1) - ms_residual) / points, 0.0)
+    parameters = max((replicates * point_means.var(ddof=1) - ms_residual) / replicates, 0.0)
+    total = parameters + seed_shared + seed_point
+    if total <= 0:
+        return {**empty, "run_variance": 0.0}
+    means_variance = parameters + seed_point / replicates
+    needed = (np.inf if parameters == 0 else
+              max(2, int(np.ceil(seed_point * (1 - NOISY_MEANS) / (NOISY_MEANS * parameters)))))
+    return {"run_variance": total, "parameters": parameters / total, "seed_shared": seed_shared / total,
+            "seed_point": seed_point / total, "noise_in_means": (seed_point / replicates) / means_variance,
+            "replicates_needed": needed}
+
+
+def variance_markdown(noise: pd.DataFrame) -> list[str]:
+    """The decomposition as a markdown section (lines)."""
+    lines = ["## Seed noise and parameters", "",
+             "Of a run's variance (at one point: seed; between points: parameters), the share the parameters "
+             "explain, the share that is seed noise shared by every point (cancels between points under common "
+             "random numbers) and differing between points; then how much of the variance of the replicate means, "
+             f"which the indices analyse, is still noise, and how many replicates bring it under {NOISY_MEANS:.0%}. "
+             "Intervals: bootstrap over design points.", "",
+             "| case | output | replicates | parameters | seed, shared | seed, per point | noise in the means | "
+             "replicates needed |", "|---|---|---|---|---|---|---|---|"]
+    for r in noise.itertuples():
+        if np.isnan(r.parameters):
+            why = "does not vary" if r.run_variance == 0 else "one replicate: cannot separate"
+            lines.append(f"| {r.case} | {r.output} | {r.replicates} | ({why}) | | | | |")
+            continue
+        lines.append(f"| {r.case} | {r.output} | {r.replicates} | {r.parameters:.0%} [{r.parameters_low:.0%}, "
+                     f"{r.parameters_high:.0%}] | {r.seed_shared:.0%} | {r.seed_point:.0%} | {r.noise_in_means:.0%} "
+                     f"[{r.noise_in_means_low:.0%}, {r.noise_in_means_high:.0%}] | {_needed(r.replicates_needed)} |")
+    return lines + [""]
+
+
+def _needed(value) -> str:
+    return "any (no parameter effect)" if value == np.inf else f"{int(value)}"
 
 
 def _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed) -> list[dict]:
@@ -219,7 +328,7 @@ def headline(indices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
                   "flags"]]
 
 
-def summary_markdown(indices: pd.DataFrame, replicates: int | None = None) -> str:
+def summary_markdown(indices: pd.DataFrame, replicates: int | None = None, noise: pd.DataFrame | None = None) -> str:
     table = headline(indices)
     lines = ["# Sensitivity analysis: the most influential parameters and the checks on them", "",
              f"Flags: `{OUTSIDE}` (a Sobol index below 0 or above 1), `{WIDE}` (the interval includes zero), "
@@ -233,16 +342,25 @@ def summary_markdown(indices: pd.DataFrame, replicates: int | None = None) -> st
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table.itertuples(index=False):
         lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+    if noise is not None:
+        lines += ["", *variance_markdown(noise)]
     return "\n".join(lines) + "\n"
 
 
-def write_analysis(indices: pd.DataFrame, out_dir: Path, replicates: int | None = None) -> list[Path]:
-    """Write indices.csv (with the flags), summary.md (the headline and what to do) and the figures."""
+def write_analysis(indices: pd.DataFrame, out_dir: Path, replicates: int | None = None,
+                   noise: pd.DataFrame | None = None) -> list[Path]:
+    """Write indices.csv (with the flags), summary.md (the headline and what to do) and the figures; with ``noise``
+    (a ``variance_decomposition``) also variance.csv and variance_<case>.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "indices.csv"
     indices.to_csv(csv_path, index=False)
-    (out_dir / "summary.md").write_text(summary_markdown(indices, replicates))
+    (out_dir / "summary.md").write_text(summary_markdown(indices, replicates, noise))
     written = [csv_path, out_dir / "summary.md"]
+    if noise is not None:
+        noise.to_csv(out_dir / "variance.csv", index=False, float_format="%.6g")
+        written.append(out_dir / "variance.csv")
+        for case, case_noise in noise.groupby("case", sort=False):
+            written.append(save(plot_variance(case_noise, case), out_dir / f"variance_{_slug(case)}.png"))
     for case, case_indices in indices.groupby("case", sort=False):
         method = case_indices["method"].iloc[0]
         final = case_indices[case_indices["n"] == case_indices["n"].max()]
@@ -334,6 +452,40 @@ def plot_morris(indices: pd.DataFrame, case: str, note: str = "", labelled: int 
     figure.suptitle(f"Morris screening, {case} (r={indices['n'].max()} trajectories)")
     figure.tight_layout()
     _note(figure, note)
+    return figure
+
+
+def plot_variance(noise: pd.DataFrame, case: str):
+    """Per output, a run's variance split into parameters, seed noise shared by every point and seed noise per
+    point (bars, with the parameters' bootstrap interval), and the noise left in the replicate means."""
+    from sim.experiments.figures import pyplot
+
+    plt = pyplot()
+    noise = noise.iloc[::-1]
+    figure, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(noise)))
+    positions = np.arange(len(noise))
+    left = np.zeros(len(noise))
+    for key, label, colour in (("parameters", "parameters", "tab:blue"),
+                               ("seed_shared", "seed noise shared by every point", "navajowhite"),
+                               ("seed_point", "seed noise differing between points", "tab:orange")):
+        values = noise[key].fillna(0).to_numpy(dtype=float)
+        ax.barh(positions, values, left=left, color=colour, label=label, height=0.6)
+        left += values
+    ax.errorbar(noise["parameters"], positions, xerr=[noise["parameters"] - noise["parameters_low"],
+                                                      noise["parameters_high"] - noise["parameters"]],
+                fmt="none", color="black", capsize=3, lw=1)
+    for position, r in zip(positions, noise.itertuples()):
+        text = (("does not vary" if r.run_variance == 0 else "one replicate: cannot separate") if np.isnan(r.parameters) else
+                f"noise in the means of {r.replicates}: {r.noise_in_means:.0%}"
+                + ("" if r.noise_in_means <= NOISY_MEANS else f" (!: {_needed(r.replicates_needed)} replicates "
+                                                                f"for {NOISY_MEANS:.0%})"))
+        ax.annotate(text, (1.01, position), va="center", fontsize=7, annotation_clip=False,
+                    color="darkred" if r.noise_in_means > NOISY_MEANS else "black")
+    ax.set_yticks(positions, [output_label(o) for o in noise["output"]], fontsize=8)
+    ax.set(xlim=(0, 1), xlabel="share of a run's variance (bar: the parameters' share, bootstrap interval)")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    figure.suptitle(f"Seed noise and parameters, {case}", fontsize=10)
+    figure.tight_layout()
     return figure
 
 
