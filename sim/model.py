@@ -109,14 +109,15 @@ class TrustModel(mesa.Model):
         if len(current) > wanted:
             s.kpo[self.rng.choice(current, size=len(current) - wanted, replace=False)] = False
         elif len(current) < wanted:
-            candidates = np.flatnonzero(~s.kpo & (np.arange(s.n) != getattr(self, "ceo_slot", -1)))
+            candidates = np.flatnonzero(~s.kpo & (np.arange(s.n) != self.ceo_slot))
             s.appoint_kpo(self.rng.choice(candidates, size=wanted - len(current), replace=False))
 
     def _build_work_network(self) -> None:
         """Team ties and cross-team ties (lasting: the formal work of one's post); each is returned
         with the chance the trust's culture gives a tie carrying exchange (ODD 5)."""
         net, n = self.trust.network, self.staff.n
-        src, dst = self._team_ties(np.arange(n), net.team_ties)
+        src, dst = relationships.teammates(np.arange(n), net.team_ties, self.staff.team, self.team_first,
+                                           self.team_sizes, self.rng)
         cross = self.rng.poisson(net.cross_team_ties, n)
         cross_src, cross_dst = np.repeat(np.arange(n), cross), self.rng.integers(0, n, cross.sum())
         self.network.add(src, dst, self.week, "work", lasting=True)
@@ -124,9 +125,6 @@ class TrustModel(mesa.Model):
         src, dst = np.concatenate([src, cross_src]), np.concatenate([dst, cross_dst])
         back = self.rng.random(len(src)) < relationships.return_probability(self.culture, self.params)
         self.network.add(dst[back], src[back], self.week, "returned")
-
-    def _team_ties(self, members: np.ndarray, ties_each: int):
-        return relationships.teammates(members, ties_each, self.staff.team, self.team_first, self.team_sizes, self.rng)
 
     # -- shared quantities -----------------------------------------------------------------------
     @property
