@@ -287,8 +287,9 @@ def plot_ensemble_trajectories(bands: pd.DataFrame, path: Path, note: str = "") 
         for col, trust in enumerate(trusts):
             ax = axes[row][col]
             part = bands[(bands["trust"] == trust) & (bands["variable"] == variable)]
-            if variable == "quality":
-                rating_bands(ax, float(part["q05"].min()), float(part["q95"].max()))
+            if variable == "quality":   # one scale for every trust, so the bands line up across the row
+                quality = bands[bands["variable"] == "quality"]
+                rating_bands(ax, float(quality["q05"].min()), float(quality["q95"].max()))
                 draw_band(ax, part, "#333333", "median, 50%, 90%")
                 mark_observed_ratings(ax, observed[trust]["cqc"], inspection_dates(trust))
                 if col == 0:
