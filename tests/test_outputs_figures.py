@@ -178,7 +178,7 @@ def test_compare_reports_rating_shares_and_bands_for_base_and_variant(tmp_path):
     shares = pd.read_csv(out / "cqc_shares.csv", dtype={"inspection": str})
     assert list(shares.columns) == ["scenario", "role", "inspection", "inadequate", "requires_improvement", "good",
                                     "outstanding", "runs"]
-    assert set(shares["inspection"]) == {"2018", "latest"}              # SATH is inspected in July 2018
+    assert set(shares["inspection"]) == {"2014", "2018", "latest"}      # SATH: July 2014 (pre-programme) and 2018
     assert set(shares["role"]) == {"base", "variant"} and (shares["runs"] == 3).all()
     assert np.allclose(shares[["inadequate", "requires_improvement", "good", "outstanding"]].sum(axis=1), 1.0)
     runs = read_runs(out)
