@@ -219,7 +219,8 @@ def run_posterior_ensemble(posterior_path, trusts=TRUST_NAMES, out_dir="results/
     if progress:
         draws = len(specs) // len(trusts)
         where = f"on Dask at {scheduler}" if scheduler else f"with {workers} worker(s)"
-        print(f"posterior-predictive ensemble: {draws} draws x {len(trusts)} scenario(s) = {len(specs)} runs at scale "
+        what = "trust(s)" if all(name in TRUST_NAMES for name in trusts) else "scenario(s)"
+        print(f"posterior-predictive ensemble: {draws} draws x {len(trusts)} {what} = {len(specs)} runs at scale "
               f"{scale} {where} -> {out_dir}", flush=True)
         if note:
             print(note, flush=True)
