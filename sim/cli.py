@@ -24,7 +24,7 @@ from sim.params import default_params, load_params
 from sim.runner import TRUSTS, AtomicFolder, manifest, simulate, write_run
 from sim.scenario import load_scenario
 
-SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli")
+SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli", "sim.readiness.cli")
 
 
 def _date(text: str) -> dt.date:
