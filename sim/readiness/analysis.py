@@ -74,8 +74,10 @@ def plan_arms(profile: Profile, folder: Path, levers, network: dict | None = Non
     return arms, skipped
 
 
-def arm_specs(arms: list[Arm], sets: pd.DataFrame, replicates: int, seed: int, scale: float) -> list[RunSpec]:
-    """Every arm x parameter set x replicate; the same seed for a (set, replicate) pair in every arm."""
+def arm_specs(arms: list[Arm], sets: pd.DataFrame, replicates: int, seed: int, scale: float,
+              end=None) -> list[RunSpec]:
+    """Every arm x parameter set x replicate; the same seed for a (set, replicate) pair in every arm (``end``: stop
+    the runs early, for tests)."""
     specs = []
     rows = sets.drop(columns="weight").to_dict("records")
     for number, arm in enumerate(arms):
@@ -84,7 +86,7 @@ def arm_specs(arms: list[Arm], sets: pd.DataFrame, replicates: int, seed: int, s
             for replicate in range(replicates):
                 specs.append(RunSpec(
                     run_index=len(specs), scenario=str(arm.path.resolve()), params=params,
-                    seed_index=set_index * replicates + replicate, base_seed=seed, scale=scale,
+                    seed_index=set_index * replicates + replicate, base_seed=seed, scale=scale, end=end,
                     labels={"arm": number, "arm_name": arm.name, "param_set": set_index, "replicate": replicate,
                             "weight": float(sets["weight"].iloc[set_index]) / replicates}))
     return specs

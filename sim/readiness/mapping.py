@@ -55,21 +55,23 @@ DISTRIBUTED = {"none": 0.2, "partly": 0.5, "in_place": 0.8}
 
 @dataclass(frozen=True)
 class Calendar:
-    """Moves the leader's dates onto the model's calendar and back."""
+    """Moves the leader's dates onto the model's calendar and back: by whole calendar months (so that the 1st of
+    a month stays the 1st), less the days by which the programme starts after the 1st of its month."""
     programme_start: dt.date
 
     @property
-    def offset(self) -> dt.timedelta:
-        return ANCHOR - self.programme_start
+    def months(self) -> int:
+        return (ANCHOR.year - self.programme_start.year) * 12 + ANCHOR.month - self.programme_start.month
+
+    @property
+    def days(self) -> int:
+        return self.programme_start.day - ANCHOR.day
 
     def to_model(self, date: dt.date) -> dt.date:
-        return date + self.offset
+        return add_years(date, self.months / 12) - dt.timedelta(days=self.days)
 
     def to_real(self, date: dt.date) -> dt.date:
-        return date - self.offset
-
-    def programme_year(self, model_year: int) -> int:
-        return model_year - ANCHOR.year
+        return add_years(date + dt.timedelta(days=self.days), -self.months / 12)
 
 
 def scenario_name(profile: Profile) -> str:

@@ -23,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import InputError
-from sim.experiments.compare import load_parameter_sets, parameter_source
+from sim.experiments.compare import load_parameter_sets
+from sim.experiments.compare import parameter_source as default_source
 from sim.readiness import analysis, figures
 from sim.readiness.dimensions import model_reading, readiness_dimensions
 from sim.readiness.mapping import LEVERS, RISKS, Calendar, build_scenario
@@ -84,7 +85,7 @@ def make_report(profile_file: Path, out_dir: Path, options: Options) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     arms, skipped = analysis.plan_arms(profile, out_dir / "scenarios", options.levers, fields, options.keep_in_place)
     specs = analysis.arm_specs(arms, sets, options.replicates, options.seed, options.scale)
-    source = parameter_source(sets, options.posterior, options.sets)
+    source = parameter_source(sets, options.posterior)
     plan = (f"{len(specs)} runs = {source} x {options.replicates} replicate(s) x {len(arms)} arm(s) (the plan and "
             f"{len(arms) - 1} lever(s) and risk(s)), at scale {options.scale:g}")
     if options.progress:
@@ -123,6 +124,15 @@ def make_report(profile_file: Path, out_dir: Path, options: Options) -> Path:
         print(f"wrote {path}, {path.with_suffix('.pdf').name}, {path.with_suffix('.md').name} "
               f"({time.perf_counter() - started:.0f} s)")
     return path
+
+
+def parameter_source(sets: pd.DataFrame, posterior: str | None) -> str:
+    """Where the parameter sets come from, in words (all of a file's sets by their weights, or drawn by weight)."""
+    if posterior is None:
+        return default_source(sets, None, None)
+    available = len(load_parameter_sets(posterior))
+    how = "all, by their weights" if len(sets) >= available else f"drawn by weight from its {available}"
+    return f"{len(sets)} parameter set(s) of {Path(posterior).name} ({how})"
 
 
 def _now() -> str:
