@@ -34,7 +34,9 @@ def register(subparsers) -> None:
                         help=f"parameter sets (CSV or parquet, e.g. a calibration posterior; default {DEFAULT_POSTERIOR}),"
                              " or 'defaults' for the documented defaults (uncalibrated)")
     parser.add_argument("--sets", type=positive_int, default=20, help="parameter sets drawn by weight (20)")
-    parser.add_argument("--replicates", type=positive_int, default=5, help="replicates per parameter set (5)")
+    parser.add_argument("--replicates", type=positive_int, default=2,
+                        help="replicates per parameter set (2; with --posterior defaults, the one set gets sets x "
+                             "replicates)")
     parser.add_argument("--scale", type=scale, default=0.25,
                         help="fraction of staff simulated, counts reported at full size (0.25: keeps the lever "
                              "ranking of full scale, benchmarks/bench_readiness.py)")

@@ -42,7 +42,7 @@ RATING_WORDS = {"inadequate": "inadequate", "requires_improvement": "requires im
 class Options:
     posterior: str | None = "calibration/posterior_main.csv"    # None: the documented defaults
     sets: int = 20
-    replicates: int = 5
+    replicates: int = 2
     scale: float = 0.25
     seed: int = 20150701
     workers: int = 1
@@ -84,9 +84,11 @@ def make_report(profile_file: Path, out_dir: Path, options: Options) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     arms, skipped = analysis.plan_arms(profile, out_dir / "scenarios", options.levers, fields, options.keep_in_place)
-    specs = analysis.arm_specs(arms, sets, options.replicates, options.seed, options.scale)
+    # the defaults are one parameter set: it gets the replicates that the sets would have had, as many runs
+    replicates = options.replicates * (options.sets if options.posterior is None else 1)
+    specs = analysis.arm_specs(arms, sets, replicates, options.seed, options.scale)
     source = parameter_source(sets, options.posterior)
-    plan = (f"{len(specs)} runs = {source} x {options.replicates} replicate(s) x {len(arms)} arm(s) (the plan and "
+    plan = (f"{len(specs)} runs = {source} x {replicates} replicate(s) x {len(arms)} arm(s) (the plan and "
             f"{len(arms) - 1} lever(s) and risk(s)), at scale {options.scale:g}")
     if options.progress:
         print(f"readiness of {profile.organisation}: {plan}", flush=True)
@@ -113,7 +115,7 @@ def make_report(profile_file: Path, out_dir: Path, options: Options) -> Path:
                                                      "scenario": f"scenarios/{a.path.name}"} for a in arms],
         "levers_not_run": {lever.name: why for lever, why in skipped},
         "network_survey": {"measures": own_survey, "network_fields": fields} if own_survey else None,
-        "parameters": source, "posterior": options.posterior, "sets": len(sets), "replicates": options.replicates,
+        "parameters": source, "posterior": options.posterior, "sets": len(sets), "replicates": replicates,
         "scale": options.scale, "seed": options.seed, "seed_rule": "np.random.SeedSequence(seed, spawn_key=(set x "
         "replicates + replicate,)), the same in every arm (common random numbers)", "outcome": options.outcome,
         "survey_reference": str(options.survey_run) if options.survey_run else "computed: the five trusts at scale 1 "
