@@ -69,7 +69,8 @@ def plot_network(own: dict | None, references: dict[str, dict], name: str) -> ob
         ax.set_title("\n".join(textwrap.wrap(label, 26)), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     if own:
-        axes[0][0].legend(fontsize=7, loc="best")
+        figure.legend(*axes[0][0].get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=1, frameon=False,
+                      bbox_to_anchor=(0.5, -0.08))
     figure.suptitle("Your network survey (star) against the five trusts' emulated December 2018 surveys (dots)"
                     if own else "The five trusts' emulated December 2018 surveys (no survey of yours was given)",
                     fontsize=10)
@@ -175,11 +176,13 @@ def plot_levers(effects: pd.DataFrame, outcome_label: str, base_mean: float) -> 
         ax.hlines(positions, part["ci_low"], part["ci_high"], color=colour, lw=5)
         ax.plot(part["difference"], positions, "o", color="black", ms=5)
         ax.axvline(0, color="grey", ls="--", lw=0.8)
-        ax.set_yticks(positions, [f"{r}. {label}" for r, label in zip(part["rank"], part["label"])], fontsize=8)
+        names = part["label"] if kind == "lever" else ["\n".join(textwrap.wrap(f"if {step}", 48)) for step in part["step"]]
+        ax.set_yticks(positions, [f"{r}. {name}" for r, name in zip(part["rank"], names)], fontsize=8)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
         ax.set_title(("Which lever first (most helpful at the top)" if kind == "lever" else
-                      "What you do not control: risks (most harmful at the top)"), fontsize=10)
+                      "What you do not control (most harmful at the top; right of zero: better than planned)"),
+                     fontsize=10)
     axes[-1][0].set_xlabel("\n".join(textwrap.wrap(f"change in {outcome_label} against the plan as described "
                                                    f"(plan: {base_mean:.3g}); dot: mean; thick: 95% interval of the "
                                                    "mean; thin: 90% of paired runs", 110)), fontsize=8)

@@ -266,11 +266,12 @@ def lever_step(lever: Lever, profile: Profile) -> str:
         return f"{lever.step}: {profile.improvement_team} -> {profile.improvement_team + extra}"
     if lever.name == "regulator":
         if base["regulation"]["episodes"]:
-            return f"the regulator works {_regulator(base, profile, 1)['regulation']['style']}ly instead"
-        return "regulatory action by a traditional regulator from year 1 for two years"
+            return f"the regulator worked {_regulator(base, profile, 1)['regulation']['style']}ly instead"
+        return "a traditional regulator took regulatory action from year 1 for two years"
     if lever.name == "ceo_change":
-        return ("the planned change does not happen" if profile.ceo_change else
-                "an interim chief executive 18 months after the start, a permanent successor a year later")
+        return ("the planned change of chief executive did not happen" if profile.ceo_change else
+                "an interim chief executive took over 18 months after the start, and a permanent successor a year "
+                "later")
     return lever.step if lever.size == 1 else f"{lever.step} (x {lever.size:g})"
 
 

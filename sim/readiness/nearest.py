@@ -45,13 +45,13 @@ class Feature:
 
 FEATURES = (
     Feature("culture_index", "culture index at the start", 1.0),
-    Feature("ceo_years", "CEO years in post (max 5)", 5.0),
-    Feature("ceo_changes", "CEO changes in 5 years (max 3)", 3.0),
+    Feature("ceo_years", "CEO years in post", 5.0),
+    Feature("ceo_changes", "CEO changes in 5 years", 3.0),
     Feature("pressure", "regulatory pressure, 3 years", 1.0),
     Feature("special_measures", "special measures, share of 3 years", 1.0),
-    Feature("kpo_per_1000", "KPO per 1,000 staff (max 4)", 4.0),
-    Feature("rpiws_per_1000", "RPIWs a year per 1,000 staff (max 6)", 6.0),
-    Feature("l4l_per_1000", "L4L leaders a year per 1,000 staff (max 20)", 20.0),
+    Feature("kpo_per_1000", "KPO per 1,000 staff", 4.0),
+    Feature("rpiws_per_1000", "RPIWs a year per 1,000 staff", 6.0),
+    Feature("l4l_per_1000", "L4L leaders a year per 1,000 staff", 20.0),
     Feature("log_staff", "log10 staff", 1.5),
 )
 

@@ -195,6 +195,11 @@ def _rating_line(ratings: pd.DataFrame, year: int) -> str:
     return ", ".join(parts)
 
 
+def _lower_first(text: str) -> str:
+    """'A slower RPIW pace' -> 'a slower RPIW pace' (acronyms kept)."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() or text[1:2] == " " else text
+
+
 def _signed(value: float) -> str:
     return f"{value:+.3g}"
 
@@ -220,17 +225,19 @@ def sections(data: ReportData) -> list[Section]:
         f"{_range(data.at_year('practising_share', horizon), '{:.1f}', 100, '%')} of staff practising the method by "
         f"year {horizon}; {_range(data.at_year('rpiws', horizon), unit=' RPIWs')} held. If inspected in year {horizon}: "
         f"{_rating_line(data.ratings, horizon)} of runs.")
-    if len(levers):
-        top = levers.head(3)
+    helpful = levers[levers["gain"] > 0].head(3)
+    if len(helpful):
         summary.p(f"Which lever first, by its effect on the {outcome_label}: " + "; ".join(
-            f"{row['rank']}. {row['label'].lower()} ({_signed(row['difference'])}, 95% interval "
+            f"{row['rank']}. {_lower_first(row['label'])} ({_signed(row['difference'])}, 95% interval "
             f"{_signed(row['ci_low'])} to {_signed(row['ci_high'])}{'' if row['clear'] else ': cannot be told from none'})"
-            for _, row in top.iterrows()) + ".")
-    if len(risks):
-        worst = risks.iloc[0]
-        summary.p(f"The largest risk outside your control: {worst['label'].lower()} ({worst['step']}): "
-                  f"{_signed(worst['difference'])} (95% interval {_signed(worst['ci_low'])} to "
-                  f"{_signed(worst['ci_high'])}).")
+            for _, row in helpful.iterrows()) + ".")
+    elif len(levers):
+        summary.p(f"None of the levers tried improves the {outcome_label} (the table below gives each one's effect).")
+    for _, risk in risks.iterrows():    # most harmful first; a positive one is what you would gain if it went your way
+        effect = (f"{_signed(risk['difference'])} (95% interval {_signed(risk['ci_low'])} to "
+                  f"{_signed(risk['ci_high'])}{'' if risk['clear'] else ': cannot be told from none'})")
+        summary.p(f"Outside your control, {_lower_first(risk['label'])}: if {risk['step']}, {effect}." if risk["gain"] >= 0
+                  else f"A risk outside your control, {_lower_first(risk['label'])}: if {risk['step']}, {effect}.")
     summary.p(f"Nearest of the five trusts at their start: {nearest['organisation']} (distance {nearest['distance']:.2f}; "
               f"next {second['organisation']}, {second['distance']:.2f}).")
     summary.p(f"Runs: {data.plan}; {data.runs} finished. Each lever was run with the same parameter sets and random "
@@ -308,7 +315,8 @@ def sections(data: ReportData) -> list[Section]:
     lever_section.table(["rank", "lever", "step", "effect", "95% interval", "90% of runs", "good or better at the end"],
                         [_effect_row(row) for _, row in levers.iterrows()])
     if data.skipped:
-        lever_section.p("Not run, already in place: " + ", ".join(lever.label.lower() for lever, _ in data.skipped) + ".")
+        lever_section.p("Not run, already in place: " + ", ".join(_lower_first(lever.label) for lever, _ in data.skipped)
+                        + ".")
     out.append(lever_section)
 
     risk_section = Section("What you do not control")
@@ -338,7 +346,7 @@ def sections(data: ReportData) -> list[Section]:
     method = Section("How this report was made")
     method.p(f"Profile: {data.profile_file.name}; every answer's rule is in sim/readiness/mapping.py, the scenario run "
              "is scenarios/base.yaml and each lever's is a what-if beside it (orgsim run runs any of them). "
-             f"{data.plan}; seed {data.options.seed}. Command: orgsim readiness {data.profile_file.name} "
+             f"{data.plan}; seed {data.options.seed}. Command: orgsim readiness {data.profile_file} "
              f"--sets {data.options.sets} --replicates {data.options.replicates} --scale {data.options.scale:g} "
              f"--outcome {data.options.outcome}" + ("" if data.options.posterior else " --posterior defaults") + ".")
     out.append(method)
