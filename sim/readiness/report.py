@@ -109,7 +109,7 @@ def make_report(profile_file: Path, out_dir: Path, options: Options) -> Path:
         runs=len(result.runs))
     path = write_report(data, out_dir)
     write_json(out_dir / "manifest.json", {
-        "kind": "orgsim readiness report", "command": " ".join(sys.argv), "created": _now(), "git_commit": git_commit(),
+        "kind": "orgsim readiness report", "command": " ".join(["orgsim", *sys.argv[1:]]), "created": _now(), "git_commit": git_commit(),
         "profile_file": str(profile_file), "profile": profile.model_dump(mode="json"),
         "scenario": "scenarios/base.yaml", "arms": [{"name": a.name, "kind": a.kind, "step": a.step,
                                                      "scenario": f"scenarios/{a.path.name}"} for a in arms],
@@ -225,6 +225,12 @@ def sections(data: ReportData) -> list[Section]:
         f"{_range(data.at_year('practising_share', horizon), '{:.1f}', 100, '%')} of staff practising the method by "
         f"year {horizon}; {_range(data.at_year('rpiws', horizon), unit=' RPIWs')} held. If inspected in year {horizon}: "
         f"{_rating_line(data.ratings, horizon)} of runs.")
+    reading = data.reading
+    if reading["kpo_fte_available"] < reading["kpo_fte_needed"]:
+        summary.p(f"Your improvement team's time at the start ({reading['kpo_fte_available']:.1f} FTE, after what "
+                  f"regulatory pressure diverts) covers {reading['kpo_fte_available'] / reading['kpo_fte_needed']:.0%} "
+                  f"of what the plan needs ({reading['kpo_fte_needed']:.1f} FTE): in the model no L4L cohort, ALT intake "
+                  "or RPIW starts without the team's time, so the plan goes as fast as the team allows.")
     helpful = levers[levers["gain"] > 0].head(3)
     if len(helpful):
         summary.p(f"Which lever first, by its effect on the {outcome_label}: " + "; ".join(
@@ -252,7 +258,6 @@ def sections(data: ReportData) -> list[Section]:
     readiness.figure("profile", "Readiness on the instruments' dimensions (0-100).")
     readiness.table(["instrument", "dimension", "score", "level", "how it was derived"],
                     [[d.instrument, d.name, f"{d.score:.0f}", d.level, d.derivation] for d in data.dimensions])
-    reading = data.reading
     trusts_culture = ", ".join(f"{row['organisation']} {row['culture_index']:.2f}"
                                for _, row in data.nearest.iloc[1:].iterrows())
     start_engagement = data.at_year("engagement_mean", 0)["median"]
