@@ -302,3 +302,17 @@ def test_a_report_end_to_end_at_reduced_size(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["network_survey"]["network_fields"] == {"team_ties": 2, "cross_team_ties": 1.25}
     assert load_scenario(str(out / "scenarios" / "lever_slower_rpiws.yaml")).programme.rpiws_per_year == 3
+
+
+def test_the_five_trusts_surveys_are_read_from_a_full_scale_run_folder_only(tmp_path):
+    from sim.readiness.network import read_reference_surveys
+
+    measures = {"respondents": 50, "ties": 200, "arc_reciprocity": 0.1, "isolated_share": 0.3,
+                "brokerage_simple_share": 0.5}
+    (tmp_path / "summary.json").write_text(json.dumps({"SASH": {"survey": {**measures, "comparable": True}},
+                                                       "SATH": {"survey": {**measures, "comparable": False}}}))
+    surveys = read_reference_surveys(tmp_path)
+    assert list(surveys) == ["SASH"] and surveys["SASH"]["names_per_respondent"] == 4
+    (tmp_path / "summary.json").write_text(json.dumps({"SATH": {"survey": {**measures, "comparable": False}}}))
+    with pytest.raises(InputError, match="no trust there has a comparable survey"):
+        read_reference_surveys(tmp_path)

@@ -24,6 +24,7 @@ import pandas as pd
 from sim.errors import InputError
 from sim.experiments.batch import BatchResult, OutputSelection, RunSpec, run_batch
 from sim.experiments.compare import RATINGS, paired_differences, summarise
+from sim.quality import TERMS
 from sim.readiness.mapping import ANCHOR, Lever, already_in_place, lever_step, write_arms
 from sim.readiness.profile import Profile
 
@@ -94,15 +95,9 @@ def arm_specs(arms: list[Arm], sets: pd.DataFrame, replicates: int, seed: int, s
 
 def run_arms(specs: list[RunSpec], out_dir: Path | None, workers: int = 1, progress: bool = True,
              description: dict | None = None) -> BatchResult:
-    contributions = tuple(f"{CONTRIBUTION_PREFIX}{term}" for term in _terms())
+    contributions = tuple(f"{CONTRIBUTION_PREFIX}{term}" for term in TERMS)
     return run_batch(specs, out_dir, OutputSelection(series=SERIES + contributions), workers=workers,
                      progress=progress, description=description or {"kind": "orgsim readiness"})
-
-
-def _terms() -> tuple[str, ...]:
-    from sim.quality import TERMS
-
-    return TERMS
 
 
 # -- what is read from the runs --------------------------------------------------------------------------

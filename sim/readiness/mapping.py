@@ -43,7 +43,8 @@ from pathlib import Path
 
 import yaml
 
-from sim.readiness.profile import TRUST_NAMES, Profile, add_years
+from sim.readiness.profile import Profile, add_years
+from sim.runner import TRUSTS
 from sim.scenario import Scenario, validate_scenario
 
 ANCHOR = dt.date(2015, 7, 1)      # the partnership's start: the organisation's programme starts here
@@ -76,7 +77,7 @@ class Calendar:
 
 def scenario_name(profile: Profile) -> str:
     """The organisation's name, kept apart from the five trusts' (whose calibrated inputs would otherwise apply)."""
-    return f"{profile.organisation} (profile)" if profile.organisation in TRUST_NAMES else profile.organisation
+    return f"{profile.organisation} (profile)" if profile.organisation in TRUSTS else profile.organisation
 
 
 def values_work_years(profile: Profile) -> float:

@@ -31,9 +31,9 @@ import pandas as pd
 
 from sim.context import build_context, week_of
 from sim.readiness.dimensions import L4L_COHORT_SIZE
+from sim.runner import TRUSTS
 from sim.scenario import Scenario, load_scenario
 
-TRUSTS = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError
+from sim.runner import TRUSTS
 from sim.survey import network_measures
 
-TRUSTS = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
 REFERENCE_ISOLATED = 0.2          # UHCW: "nearly a fifth of respondents disconnected from the core"
 SURVEY_END = dt.date(2018, 12, 8)   # the week after the December 2018 survey
 COMPARED = (("arc_reciprocity", "ties returned (arc reciprocity)"),

@@ -20,8 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.errors import InputError, read_yaml
 from sim.scenario import Date, _DatesAsText
 
-CULTURE_ELEMENTS = ("shared_values", "values_based_recruitment", "reflective_routines")
-TRUST_NAMES = ("SASH", "LTHT", "UHCW", "SATH", "BHRUT")
 
 
 class CeoChangePlan(BaseModel):
