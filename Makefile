@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean readiness-examples
 
 setup: $(STAMP)
 
@@ -29,6 +29,22 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_model.py
+
+# The shipped readiness reports (docs/readiness/): the three example profiles of scenarios/readiness/ over the shipped
+# calibration (about 3 minutes each on two cores); READINESS_POSTERIOR=defaults runs them at the default parameters.
+READINESS_POSTERIOR ?= calibration/posterior_main.csv
+READINESS_EXAMPLES := receptive_trust unstable_regulatory_action small_no_improvement_team
+READINESS_FILES := report.html report.pdf report.md profile.png network.png trajectory.png contributions.png \
+	ratings.png levers.png effects.csv ratings.csv dimensions.csv nearest.csv manifest.json
+readiness-examples: setup
+	@for example in $(READINESS_EXAMPLES); do \
+	  echo "== $$example"; \
+	  rm -rf results/readiness/$$example; \
+	  $(BIN)/orgsim readiness scenarios/readiness/$$example.yaml --posterior $(READINESS_POSTERIOR) --workers 2 \
+	    --out results/readiness/$$example || exit 1; \
+	  mkdir -p docs/readiness/$$example; \
+	  for file in $(READINESS_FILES); do cp results/readiness/$$example/$$file docs/readiness/$$example/ || exit 1; done; \
+	done
 
 clean:
 	rm -rf $(VENV) results/* build *.egg-info

@@ -24,7 +24,7 @@ from sim.params import default_params, load_params
 from sim.runner import TRUSTS, AtomicFolder, check_out_path, manifest, simulate, write_run
 from sim.scenario import check_run_end, load_scenario
 
-SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli")
+SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli", "sim.readiness.cli")
 
 
 def _date(text: str) -> dt.date:
@@ -94,7 +94,46 @@ def _run_posterior(args, names, out) -> int:
     return 0
 
 
+def census_dates_apply(summary: dict) -> bool:
+    """The evaluation's census dates (July 2019, March 2021) mean something only for a programme begun before them."""
+    from sim.runner import RPIW_CENSUS
+
+    return dt.date.fromisoformat(summary.get("programme_start", "2015-07-01")) < RPIW_CENSUS
+
+
 def _print_summary(results) -> None:
+    census = [r for r in results if census_dates_apply(r.summary)]
+    if census:
+        _print_census_table(census)
+    for r in results:
+        if not census_dates_apply(r.summary):
+            _print_horizon_table(r.trust, r.summary)
+
+
+HORIZON_ROWS = (("l4l_participants", "L4L participants", "{:.0f}"), ("l4l_complete", "L4L complete", "{:.0f}"),
+                ("practising_share", "staff practising", "{:.1%}"), ("rpiws", "RPIWs held", "{:.0f}"),
+                ("quality", "quality index", "{:.2f}"), ("cqc_band", "CQC band", "{}"))
+
+
+def _print_horizon_table(trust: str, s: dict) -> None:
+    """An organisation whose programme starts after the census dates: its outputs by months after the start."""
+    from sim.plots import RATING_NAMES
+    from sim.runner import HORIZON_MONTHS
+
+    print(f"{trust} ({s['staff']} staff): months after the programme starts ({s['programme_start']})")
+    print(f"{'':18}" + "".join(f"{m:>12}" for m in HORIZON_MONTHS))
+    for key, label, form in HORIZON_ROWS:
+        cells = []
+        for months in HORIZON_MONTHS:
+            value = s.get(f"{key}_m{months}")
+            text = "-" if value is None else form.format(RATING_NAMES.get(value, value) if key == "cqc_band" else value)
+            cells.append(f"{text:>12}")
+        print(f"{label:18}" + "".join(cells))
+    if any(s.get(f"quality_m{months}") is None for months in HORIZON_MONTHS):
+        print("('-': the run ended before then)")
+
+
+def _print_census_table(results) -> None:
     header = f"{'trust':6} {'staff':>6} {'L4L done':>8} {'in prog':>7} {'ALT':>5} {'RPIWs@19':>8} {'VS@19':>5} {'LT cut':>6}  CQC"
     print(header)
     for r in results:

@@ -36,6 +36,11 @@ TRAINING_CENSUS = dt.date(2021, 3, 31)   # Table 5.1
 RPIW_CENSUS = dt.date(2019, 7, 31)       # Tables 7.1 and 7.2
 L4L_SURVEY_CENSUS = dt.date(2018, 11, 30)     # Table 5.2: L4L participants invited, November 2018
 NETWORK_SURVEY_CENSUS = dt.date(2018, 12, 1)  # Table 5.3: L4L participants invited, December 2018
+# Months after the programme starts at which the headline outputs are also read, so that an organisation that is
+# not one of the five (whose census dates mean nothing to it) gets real numbers: ``<output>_m<months>``.
+HORIZON_MONTHS = (6, 12, 24, 36, 48)
+HORIZON_SERIES = {"l4l_participants": "participants", "l4l_complete": "l4l_complete",
+                  "practising_share": "practising_share", "rpiws": "rpiws", "quality": "quality"}
 
 
 @dataclass
@@ -63,6 +68,26 @@ def _value_at(frame: pd.DataFrame, column: str, date: dt.date) -> float:
     dates = pd.to_datetime(frame["date"])
     upto = frame[dates <= pd.Timestamp(date)]
     return float((upto if len(upto) else frame.iloc[:1])[column].iloc[-1])
+
+
+def horizon_date(start: dt.date, months: int) -> dt.date:
+    """The date ``months`` calendar months after ``start`` (clipped to the month's last day)."""
+    return (pd.Timestamp(start) + pd.DateOffset(months=months)).date()
+
+
+def horizon_outputs(frame: pd.DataFrame, programme_start: dt.date) -> dict:
+    """Headline outputs at 6, 12, 24, 36 and 48 months after the programme starts, and the CQC band of the
+    quality index then (``cqc_band_m<months>``, as if inspected that week); None where the run ended before."""
+    frame = frame.assign(participants=frame["l4l_in_progress"] + frame["l4l_complete"])
+    last = pd.Timestamp(frame["date"].iloc[-1]).date()
+    outputs = {}
+    for months in HORIZON_MONTHS:
+        when = horizon_date(programme_start, months)
+        reached = when <= last
+        for name, column in HORIZON_SERIES.items():
+            outputs[f"{name}_m{months}"] = _value_at(frame, column, when) if reached else None
+        outputs[f"cqc_band_m{months}"] = rating_of(_value_at(frame, "quality", when)) if reached else None
+    return outputs
 
 
 def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
@@ -108,6 +133,8 @@ def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
         "cqc_latest": latest,
         "cqc_latest_score": RATINGS.index(latest),
         "survey": model.survey["measures"] if model.survey else {},
+        "programme_start": model.trust.programme.start.isoformat(),
+        **horizon_outputs(frame, model.trust.programme.start),
     }
     return summary
 
