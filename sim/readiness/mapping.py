@@ -36,6 +36,8 @@ scenario (a what-if file with ``base:``); **risks** (``RISKS``) are what they do
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,8 +78,16 @@ class Calendar:
 
 
 def scenario_name(profile: Profile) -> str:
-    """The organisation's name, kept apart from the five trusts' (whose calibrated inputs would otherwise apply)."""
-    return f"{profile.organisation} (profile)" if profile.organisation in TRUSTS else profile.organisation
+    """The organisation's name as a scenario name: one that can name a file (letters, digits, '_', '-', '.'),
+    kept apart from the five trusts' (whose calibrated inputs would otherwise apply)."""
+    name = file_safe(profile.organisation)
+    return f"{name}_profile" if name in TRUSTS else name
+
+
+def file_safe(text: str) -> str:
+    """``text`` with every run of other characters turned into '_' (a scenario name names run files)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:100]
+    return safe or "organisation"
 
 
 def values_work_years(profile: Profile) -> float:
@@ -301,7 +311,7 @@ def write_arms(profile: Profile, levers, folder: Path, network: dict | None = No
     arms: list[tuple[Lever | None, Path]] = [(None, base_path)]
     for lever in levers:
         changes = lever.changes(base, profile)
-        what_if = {"name": f"{base['name']}: {lever.name}", "base": "base.yaml",
+        what_if = {"name": file_safe(f"{base['name']}__{lever.name}"), "base": "base.yaml",
                    "description": f"{lever.kind}: {lever_step(lever, profile)}", **changes}
         path = folder / f"{lever.kind}_{lever.name}.yaml"
         path.write_text(yaml.safe_dump(what_if, sort_keys=False))
