@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import kernels
 from sim.network import ImprovementNetwork
 
 
@@ -16,9 +17,8 @@ def divide(network: ImprovementNetwork, trained: np.ndarray) -> np.ndarray:
     """Per member of staff, the share of their incoming tie weight that is one-way from trained staff
     (the method handed down by messengers, not exchanged), for the untrained; 0 for the trained.
     Where trained staff talk *with* untrained colleagues the ties are reciprocated and no divide forms."""
-    one_way_from_trained = trained[network.source] & ~network.reciprocated
-    handed_down = np.bincount(network.target, weights=network.weight * one_way_from_trained, minlength=network.n)
-    total = np.bincount(network.target, weights=network.weight, minlength=network.n)
+    handed_down, total = kernels.divide_shares(network.source, network.target, network.weight, network.reciprocated,
+                                               trained, network.n)
     return np.where(trained, 0.0, handed_down / np.maximum(total, 1e-12))
 
 
@@ -32,10 +32,9 @@ def target(p: dict, commitment: float, programme_active: bool, culture: float, t
             - p["divide_penalty"] * divide_share)
 
 
-def peer_mean(network: ImprovementNetwork, engagement: np.ndarray, one_way_efficiency: float) -> np.ndarray:
-    """Weighted mean engagement of each member's in-contacts (their own engagement if they have none)."""
-    strength = network.in_strength(one_way_efficiency)
-    inflow = network.inflow(engagement, one_way_efficiency)
+def peer_mean(inflow: np.ndarray, strength: np.ndarray, engagement: np.ndarray) -> np.ndarray:
+    """Weighted mean engagement of each member's in-contacts (their own engagement if they have none), from
+    the network's ``inflow(engagement)`` and ``in_strength``."""
     return np.where(strength > 0, inflow / np.maximum(strength, 1e-12), engagement)
 
 

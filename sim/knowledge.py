@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.network import ImprovementNetwork
 
-
-def capability_gain(network: ImprovementNetwork, capability: np.ndarray, engagement: np.ndarray, p: dict) -> np.ndarray:
-    gain = p["knowledge_sharing_rate"] * engagement * network.knowledge_gain(capability, p["one_way_efficiency"])
+def capability_gain(knowledge_gap: np.ndarray, capability: np.ndarray, engagement: np.ndarray, p: dict) -> np.ndarray:
+    """Capability learnt this week from ``knowledge_gap`` (ImprovementNetwork.knowledge_gain), gated by engagement."""
+    gain = p["knowledge_sharing_rate"] * engagement * knowledge_gap
     return np.minimum(gain, 1 - capability)
 
 

@@ -22,7 +22,7 @@ from sim.kpo import KpoBudget
 from sim.network import ImprovementNetwork
 from sim.params import default_params
 from sim.quality import TERMS, rating_of
-from sim.reporters import REPORTERS
+from sim.reporters import WeeklyCensus
 from sim.rpiw import ImprovementWork
 from sim.scenario import Scenario
 from sim.staff import NONE, StaffState
@@ -84,7 +84,7 @@ class TrustModel(mesa.Model):
         self.quality = self._settled_quality(0) + p["quality_initial_sd"] * self.rng.standard_normal()
         self._survey_week = week_of(scenario, scenario.survey.date) if scenario.survey else None
         self._inspections = {week_of(scenario, d): d for d in scenario.inspections}
-        self.datacollector = mesa.DataCollector(model_reporters=REPORTERS)
+        self.datacollector = WeeklyCensus()
 
     # -- set-up (ODD 5) --------------------------------------------------------------------------
     def _recruit_engagement(self, count: int, values_based: bool) -> np.ndarray:
@@ -221,10 +221,13 @@ class TrustModel(mesa.Model):
 
     def share_knowledge_and_adopt(self, week: int) -> None:
         """ODD 7.3: capability flows over ties; practice spreads by complex contagion."""
-        s, p, net = self.staff, self.params, self.network
-        s.capability += knowledge.capability_gain(net, s.capability, s.engagement, p)
+        s, p = self.staff, self.params
+        # the week's flows in one pass; the engagement inflow is used by update_engagement (nothing in between
+        # changes ties or engagement)
+        knowledge_gap, exposure, *self._engagement_flows = self.network.weekly_flows(
+            s.capability, s.practising, s.engagement, p["one_way_efficiency"])
+        s.capability += knowledge.capability_gain(knowledge_gap, s.capability, s.engagement, p)
         s.capability -= p["capability_forgetting_rate"] * s.capability * ~s.practising
-        exposure = net.inflow(s.practising.astype(float), p["one_way_efficiency"])
         daily_management = p["covid_daily_management_boost"] if self.ctx.covid[week] else 0.0
         s.practising = knowledge.adopt_and_abandon(s.practising, s.engagement, exposure, self.rng.random(s.n),
                                                    daily_management, p) | s.kpo
@@ -235,7 +238,7 @@ class TrustModel(mesa.Model):
         trained = s.trained()
         goal = engagement.target(p, self.commitment, bool(ctx.programme_active[week]), self.culture, trained,
                                  float(ctx.pressure[week]), self.divide)
-        peers = engagement.peer_mean(self.network, s.engagement, p["one_way_efficiency"])
+        peers = engagement.peer_mean(*self._engagement_flows, s.engagement)
         s.engagement = engagement.updated(s.engagement, goal, peers, p)
 
     def update_morale_and_turnover(self, week: int) -> None:

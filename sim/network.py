@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import kernels
+
 TIE_ORIGINS = ("work", "cross_team", "cohort", "rpiw", "kpo", "messenger", "reflective", "returned", "alt_hub")
 ORIGIN = {name: code for code, name in enumerate(TIE_ORIGINS)}
 
@@ -77,16 +79,16 @@ class ImprovementNetwork:
 
     def _merge(self, at: np.ndarray, values: dict) -> None:
         """Insert new ties at sorted positions ``at`` (as np.insert would), all fields in one pass."""
-        total = len(self.keys) + len(at)
-        new_rows = at + np.arange(len(at))
-        old_rows = np.ones(total, dtype=bool)
-        old_rows[new_rows] = False
-        for name in self._FIELDS:
-            current = getattr(self, name)
-            merged = np.empty(total, dtype=current.dtype)
-            merged[old_rows] = current
-            merged[new_rows] = values[name]
-            setattr(self, name, merged)
+        new = tuple(np.broadcast_to(np.asarray(values[name], dtype=getattr(self, name).dtype), at.shape).copy()
+                    for name in self._FIELDS)
+        self._set_fields(kernels.insert_sorted(at, new, self._fields()))
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def _set_fields(self, arrays: tuple) -> None:
+        for name, array in zip(self._FIELDS, arrays):
+            setattr(self, name, array)
 
     def _set_reciprocated(self, keys: np.ndarray, value) -> None:
         found, pos = self._has(keys)
@@ -98,8 +100,7 @@ class ImprovementNetwork:
         dropped = self.keys[~keep]
         if len(dropped) == 0:
             return
-        for name in self._FIELDS:
-            setattr(self, name, getattr(self, name)[keep])
+        self._set_fields(kernels.compact(keep, *self._fields()))
         self._set_reciprocated(self.reverse_keys(dropped), False)
         self._cache.clear()
 
@@ -126,6 +127,13 @@ class ImprovementNetwork:
     def in_strength(self, one_way_efficiency: float) -> np.ndarray:
         return self._cached("in_strength", lambda: np.bincount(
             self.target, weights=self.effective_weight(one_way_efficiency), minlength=self.n))
+
+    def weekly_flows(self, capability: np.ndarray, practising: np.ndarray, engagement: np.ndarray,
+                     one_way_efficiency: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The week's four flows in one pass (compiled): ``knowledge_gain(capability)``,
+        ``inflow(practising)``, ``inflow(engagement)`` and ``in_strength``, bit for bit."""
+        return kernels.weekly_flows(self.source, self.target, self.weight, self.reciprocated, one_way_efficiency,
+                                    capability, practising, engagement, self.n)
 
     def knowledge_gain(self, capability: np.ndarray, one_way_efficiency: float) -> np.ndarray:
         """Per receiver, the weighted capability gap to more capable sources (knowledge flows downhill)."""

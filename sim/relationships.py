@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import kernels
 from sim.network import ImprovementNetwork
 
 
@@ -41,9 +42,9 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     if not len(network):
         return
     # a person's time is limited: with more ties than ``attention_ties`` (by strength), each carries less
-    out_strength = np.bincount(network.source, weights=network.weight, minlength=network.n)
-    attention = np.minimum(1.0, p["attention_ties"] / np.maximum(out_strength, 1e-12))[network.source]
-    talk = 1 - np.exp(-p["exchange_rate"] * weeks * network.weight * activity[network.source] * attention)
+    intensity = kernels.exchange_intensity(network.source, network.weight, activity, p["attention_ties"],
+                                           p["exchange_rate"] * weeks, network.n)
+    talk = 1 - np.exp(-intensity)
     talked = rng.random(len(network)) < talk
     network.last_active[talked] = week
     fading = ~talked & ~network.lasting

@@ -4,6 +4,7 @@ Counts are reported at full scale (divided by the model's scale factor)."""
 
 from __future__ import annotations
 
+import mesa
 import numpy as np
 
 from sim.quality import TERMS
@@ -151,3 +152,17 @@ REPORTERS = {f.__name__: f for f in (
     morale_mean, leavers, rpiws, rpiws_cancelled, value_streams, lead_time_removed_share, quality,
     ceo_commitment, instability, regulatory_pressure, covid, kpo_capacity, ties, network_arc_reciprocity,
     trained_arc_reciprocity, practice, value_stream_top_down, *(_contribution(term) for term in TERMS))}
+
+
+class WeeklyCensus(mesa.DataCollector):
+    """Mesa's DataCollector for REPORTERS (``get_model_vars_dataframe`` and the rest work as usual), without
+    its deep copy of every value: each reporter returns an immutable scalar, so the copies protect nothing
+    and cost a sixth of a calibration-size run."""
+
+    def __init__(self):
+        super().__init__(model_reporters=REPORTERS)
+
+    def collect(self, model) -> None:
+        self._collection_steps.append(model.time)
+        for name, reporter in self.model_reporters.items():
+            self.model_vars[name].append(reporter(model))

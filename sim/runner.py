@@ -65,9 +65,9 @@ def trust_seed(seed: int | np.random.SeedSequence, name: str) -> np.random.SeedS
 
 def _value_at(frame: pd.DataFrame, column: str, date: dt.date) -> float:
     """Value of ``column`` in the last week on or before ``date`` (last week if the run ends earlier)."""
-    dates = pd.to_datetime(frame["date"])
-    upto = frame[dates <= pd.Timestamp(date)]
-    return float((upto if len(upto) else frame.iloc[:1])[column].iloc[-1])
+    # weekly ISO dates sort as strings: no parsing
+    last_on_or_before = np.searchsorted(frame["date"].to_numpy(dtype=str), date.isoformat(), side="right") - 1
+    return float(frame[column].iloc[max(int(last_on_or_before), 0)])
 
 
 def horizon_date(start: dt.date, months: int) -> dt.date:

@@ -1,0 +1,108 @@
+"""Compiled loops over the tie arrays (numba), for the model's hot spots (benchmarks/bench_model.py).
+
+Each kernel does in one pass what would take several numpy passes and temporaries, and adds in
+the same order as ``np.bincount`` does (tie by tie), so results are bit for bit those of the numpy
+formulas they replace (tests/test_kernels.py checks each against its numpy reference). Functions
+numpy computes with its own SIMD code (``exp``) stay in numpy: numba's differ in the last bit.
+Compiled code is cached on disk (``cache=True``): the compile cost is paid once per machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True)
+
+
+@njit(**_JIT)
+def weekly_flows(source, target, weight, reciprocated, one_way_efficiency, capability, practising, engagement, n):
+    """Per receiver, over incoming ties weighted by effective weight (reciprocated ties fully, one-way
+    ties at ``one_way_efficiency``): the capability gap to more capable sources, practising contacts,
+    the contacts' engagement, and the total weight."""
+    knowledge_gap = np.zeros(n)
+    exposure = np.zeros(n)
+    engagement_inflow = np.zeros(n)
+    strength = np.zeros(n)
+    for e in range(len(source)):
+        s, t = source[e], target[e]
+        w = weight[e] * (1.0 if reciprocated[e] else one_way_efficiency)
+        gap = capability[s] - capability[t]
+        knowledge_gap[t] += w * (gap if gap > 0.0 else 0.0)
+        exposure[t] += w * (1.0 if practising[s] else 0.0)
+        engagement_inflow[t] += w * engagement[s]
+        strength[t] += w
+    return knowledge_gap, exposure, engagement_inflow, strength
+
+
+@njit(**_JIT)
+def exchange_intensity(source, weight, activity, attention_ties, rate_weeks, n):
+    """Per tie, the exchange hazard over the period: rate x weeks x strength x the talker's activity x
+    their attention share (1 up to ``attention_ties`` of tie strength, less beyond)."""
+    out_strength = np.zeros(n)
+    for e in range(len(source)):
+        out_strength[source[e]] += weight[e]
+    intensity = np.empty(len(source))
+    for e in range(len(source)):
+        s = source[e]
+        attention = min(1.0, attention_ties / max(out_strength[s], 1e-12))
+        intensity[e] = rate_weeks * weight[e] * activity[s] * attention
+    return intensity
+
+
+@njit(**_JIT)
+def compact(keep, keys, source, target, weight, lasting, reciprocated, last_active, origin):
+    """The tie arrays with only the rows where ``keep`` is true, all fields in one pass."""
+    m = int(np.count_nonzero(keep))
+    out = (np.empty(m, keys.dtype), np.empty(m, source.dtype), np.empty(m, target.dtype), np.empty(m, weight.dtype),
+           np.empty(m, lasting.dtype), np.empty(m, reciprocated.dtype), np.empty(m, last_active.dtype),
+           np.empty(m, origin.dtype))
+    j = 0
+    for i in range(len(keep)):
+        if keep[i]:
+            out[0][j], out[1][j], out[2][j], out[3][j] = keys[i], source[i], target[i], weight[i]
+            out[4][j], out[5][j], out[6][j], out[7][j] = lasting[i], reciprocated[i], last_active[i], origin[i]
+            j += 1
+    return out
+
+
+@njit(**_JIT)
+def insert_sorted(at, new, old):
+    """``old`` with the rows of ``new`` inserted before positions ``at`` (non-decreasing), as np.insert
+    would, for each field of the tuples ``old`` and ``new`` (same dtypes), in one pass."""
+    total = len(old[0]) + len(at)
+    out = (np.empty(total, old[0].dtype), np.empty(total, old[1].dtype), np.empty(total, old[2].dtype),
+           np.empty(total, old[3].dtype), np.empty(total, old[4].dtype), np.empty(total, old[5].dtype),
+           np.empty(total, old[6].dtype), np.empty(total, old[7].dtype))
+    src = 0
+    dst = 0
+    for k in range(len(at) + 1):
+        stop = at[k] if k < len(at) else len(old[0])
+        span = stop - src
+        out[0][dst:dst + span] = old[0][src:stop]
+        out[1][dst:dst + span] = old[1][src:stop]
+        out[2][dst:dst + span] = old[2][src:stop]
+        out[3][dst:dst + span] = old[3][src:stop]
+        out[4][dst:dst + span] = old[4][src:stop]
+        out[5][dst:dst + span] = old[5][src:stop]
+        out[6][dst:dst + span] = old[6][src:stop]
+        out[7][dst:dst + span] = old[7][src:stop]
+        dst += span
+        src = stop
+        if k < len(at):
+            out[0][dst], out[1][dst], out[2][dst], out[3][dst] = new[0][k], new[1][k], new[2][k], new[3][k]
+            out[4][dst], out[5][dst], out[6][dst], out[7][dst] = new[4][k], new[5][k], new[6][k], new[7][k]
+            dst += 1
+    return out
+
+
+@njit(**_JIT)
+def divide_shares(source, target, weight, reciprocated, trained, n):
+    """Per member of staff, incoming tie weight that is one-way from trained staff, and all incoming weight."""
+    handed_down = np.zeros(n)
+    total = np.zeros(n)
+    for e in range(len(source)):
+        t = target[e]
+        handed_down[t] += weight[e] * (1.0 if (trained[source[e]] and not reciprocated[e]) else 0.0)
+        total[t] += weight[e]
+    return handed_down, total

@@ -1,0 +1,59 @@
+"""The compiled kernels (sim/kernels.py) give bit for bit what the numpy formulas they replace give."""
+
+import numpy as np
+import pytest
+
+from sim import kernels
+from sim.network import ImprovementNetwork
+
+
+@pytest.fixture
+def network():
+    rng = np.random.default_rng(7)
+    net = ImprovementNetwork(300)
+    net.add(rng.integers(0, 300, 3000), rng.integers(0, 300, 3000), 0, "work", lasting=True)
+    net.add(rng.integers(0, 300, 1500), rng.integers(0, 300, 1500), 3, "cohort", weight=0.4)
+    net.weight[:] = rng.uniform(0.05, 1.0, len(net))
+    net.weights_changed()
+    return net
+
+
+def test_weekly_flows_equal_the_numpy_flows_exactly(network):
+    rng = np.random.default_rng(1)
+    capability, engagement = rng.random(network.n), rng.random(network.n)
+    practising = rng.random(network.n) < 0.3
+    knowledge_gap, exposure, engagement_inflow, strength = network.weekly_flows(capability, practising, engagement, 0.35)
+    assert np.array_equal(knowledge_gap, network.knowledge_gain(capability, 0.35))
+    assert np.array_equal(exposure, network.inflow(practising.astype(float), 0.35))
+    assert np.array_equal(engagement_inflow, network.inflow(engagement, 0.35))
+    assert np.array_equal(strength, network.in_strength(0.35))
+    assert knowledge_gap.sum() > 0 and exposure.sum() > 0
+
+
+def test_exchange_intensity_equals_the_numpy_formula(network):
+    activity = np.random.default_rng(2).random(network.n)
+    out_strength = np.bincount(network.source, weights=network.weight, minlength=network.n)
+    attention = np.minimum(1.0, 3.0 / np.maximum(out_strength, 1e-12))[network.source]
+    expected = 0.2 * 4 * network.weight * activity[network.source] * attention
+    assert np.array_equal(kernels.exchange_intensity(network.source, network.weight, activity, 3.0, 0.2 * 4, network.n),
+                          expected)
+    assert (attention < 1).any()     # the attention limit binds for some talkers
+
+
+def test_compact_and_insert_keep_every_field_in_order(network):
+    fields = network._fields()
+    keep = np.random.default_rng(3).random(len(network)) < 0.7
+    assert all(np.array_equal(a, f[keep]) for a, f in zip(kernels.compact(keep, *fields), fields))
+    at = np.sort(np.random.default_rng(4).integers(0, len(network) + 1, 40))
+    new = tuple(np.arange(40).astype(f.dtype) for f in fields)
+    merged = kernels.insert_sorted(at, new, fields)
+    assert all(np.array_equal(m, np.insert(f, at, v)) for m, f, v in zip(merged, fields, new))
+
+
+def test_ties_stay_sorted_and_reciprocity_consistent_after_edits(network):
+    network.keep(np.random.default_rng(5).random(len(network)) < 0.8)
+    network.add(np.arange(0, 100), np.arange(1, 101), 9, "returned")
+    assert (np.diff(network.keys) > 0).all()
+    assert np.array_equal(network.source * network.n + network.target, network.keys)
+    reverse_exists = np.isin(network.reverse_keys(network.keys), network.keys)
+    assert np.array_equal(network.reciprocated, reverse_exists)
