@@ -16,7 +16,7 @@ import mesa
 import numpy as np
 
 from sim import engagement, knowledge, leadership, morale, quality, relationships
-from sim.agents import StaffAgent
+from sim.agents import StaffAgent, StaffRoster
 from sim.context import build_context, ceo_commitment, week_of
 from sim.kpo import KpoBudget
 from sim.network import ImprovementNetwork
@@ -73,7 +73,7 @@ class TrustModel(mesa.Model):
         self.network = ImprovementNetwork(n)
         self._build_work_network()
         self.divide = np.zeros(n)            # nobody carries the method yet (ODD 7.4)
-        self.staff_agents = list(StaffAgent.create_agents(self, n, np.arange(n)))
+        self.staff_agents = StaffRoster(self, n)
         self.kpo = KpoBudget(self.ctx, p)
         self.training = TrainingProgramme(self)
         self.improvement = ImprovementWork(self)
@@ -162,6 +162,17 @@ class TrustModel(mesa.Model):
 
     def agent_at(self, slot: int) -> StaffAgent:
         return self.staff_agents[slot]
+
+    @property
+    def agents(self):
+        """Mesa's set of all agents: every post's StaffAgent (made now if not yet asked for)."""
+        self.staff_agents.make_all()
+        return super().agents
+
+    @property
+    def agents_by_type(self):
+        self.staff_agents.make_all()
+        return super().agents_by_type
 
     # -- the week (ODD 3) --------------------------------------------------------------------------
     def step(self) -> None:
@@ -263,9 +274,7 @@ class TrustModel(mesa.Model):
         values_based = self.trust.culture.values_based_recruitment
         self.staff.replace(leavers, self._recruit_engagement(len(leavers), values_based), self.params["recruit_morale"])
         self.network.remove_personal_ties(leavers)
-        for slot in leavers:
-            self.staff_agents[slot].remove()
-            self.staff_agents[slot] = StaffAgent(self, slot)
+        self.staff_agents.vacate(leavers)
 
     def _quality_terms(self, week: int) -> dict[str, float]:
         ctx = self.ctx

@@ -136,13 +136,14 @@ def test_covid_stops_rpiws():
 
 def test_staff_agents_are_inspectable_views():
     model = run_model("SASH", end=dt.date(2016, 12, 31))
+    assert len(model._all_agents) == 0          # nobody asked: no agent objects were made
     agent = model.agent_at(0)
     assert agent.slot == 0 and agent.role in ("doctor", "nurse_ahp", "manager", "support")
     model.staff.engagement[0] = 0.42
     assert agent.engagement == 0.42
     assert all(isinstance(c.slot, int) for c in agent.contacts)
     assert len(model.agents) == model.staff.n
-    assert (model.staff.l4l == IN_PROGRESS).sum() >= 0
+    assert model.agent_at(0) is agent and model.staff_agents[:3][0] is agent
 
 
 def test_values_work_during_the_run_builds_culture_over_time():
