@@ -51,6 +51,27 @@ def exchange_intensity(source, weight, activity, attention_ties, rate_weeks, n):
 
 
 @njit(**_JIT)
+def settle_exchange(talk_draw, talk, return_draw, return_probability, engagement, target, lasting, reciprocated,
+                    weight, last_active, week, fade_factor, drop_weight):
+    """One period of exchange, in place: a tie whose draw falls under its chance ``talk`` carried exchange
+    (``last_active`` = week); the others, but lasting ties, weaken by ``fade_factor``. Returns which ties
+    to keep (lasting, or at least ``drop_weight``) and which one-way ties that carried exchange are
+    returned (draw under ``return_probability`` x the receiver's engagement)."""
+    m = len(talk)
+    keep = np.empty(m, dtype=np.bool_)
+    returned = np.empty(m, dtype=np.bool_)
+    for e in range(m):
+        talked = talk_draw[e] < talk[e]
+        if talked:
+            last_active[e] = week
+        elif not lasting[e]:
+            weight[e] *= fade_factor
+        returned[e] = talked and not reciprocated[e] and return_draw[e] < return_probability * engagement[target[e]]
+        keep[e] = lasting[e] or weight[e] >= drop_weight
+    return keep, returned
+
+
+@njit(**_JIT)
 def compact(keep, keys, source, target, weight, lasting, reciprocated, last_active, origin):
     """The tie arrays with only the rows where ``keep`` is true, all fields in one pass."""
     m = int(np.count_nonzero(keep))

@@ -45,15 +45,15 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     intensity = kernels.exchange_intensity(network.source, network.weight, activity, p["attention_ties"],
                                            p["exchange_rate"] * weeks, network.n)
     talk = 1 - np.exp(-intensity)
-    talked = rng.random(len(network)) < talk
-    network.last_active[talked] = week
-    fading = ~talked & ~network.lasting
-    network.weight[fading] *= (1 - p["tie_decay_rate"]) ** weeks
-    returned = talked & ~network.reciprocated & \
-        (rng.random(len(network)) < return_probability(culture, p) * engagement[network.target])
+    talk_draw, return_draw = rng.random(len(network)), rng.random(len(network))
+    # ties that carried exchange are active this week; the others (but formal work ties) weaken
+    keep, returned = kernels.settle_exchange(
+        talk_draw, talk, return_draw, return_probability(culture, p), engagement, network.target, network.lasting,
+        network.reciprocated, network.weight, network.last_active, week, (1 - p["tie_decay_rate"]) ** weeks,
+        p["tie_drop_weight"])
     back_source, back_target = network.target[returned], network.source[returned]
     network.weights_changed()
-    network.keep(network.lasting | (network.weight >= p["tie_drop_weight"]))
+    network.keep(keep)
     network.add(back_source, back_target, week, "returned")
 
 

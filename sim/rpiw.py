@@ -50,16 +50,16 @@ class ImprovementWork:
         self.cancelled = 0
         self.value_streams = 0
         self.processes_left = 0                # unimproved processes in the current value stream
-        # one entry per RPIW held
-        self.week_held: list[int] = []
-        self.owner_team: list[int] = []
-        self.aligned: list[bool] = []          # chosen top-down (aligned with organisational priorities)
-        self.baseline: list[float] = []        # lead time, hours
-        self.removed: list[float] = []         # hours of lead time currently removed
-        self.post_90: list[float] = []         # lead time 90 days after the workshop (nan until then)
-        self.defects_baseline: list[float] = []
-        self.defects_removed: list[float] = []
-        self.defects_post_90: list[float] = []
+        # one entry per RPIW held (arrays: read every week, appended a few dozen times a run)
+        self.week_held = np.empty(0, dtype=int)
+        self.owner_team = np.empty(0, dtype=int)
+        self.aligned = np.empty(0, dtype=bool)   # chosen top-down (aligned with organisational priorities)
+        self.baseline = np.empty(0)              # lead time, hours
+        self.removed = np.empty(0)               # hours of lead time currently removed
+        self.post_90 = np.empty(0)               # lead time 90 days after the workshop (nan until then)
+        self.defects_baseline = np.empty(0)
+        self.defects_removed = np.empty(0)
+        self.defects_post_90 = np.empty(0)
 
     @property
     def held(self) -> int:
@@ -94,7 +94,7 @@ class ImprovementWork:
             self.due -= 1.0
 
     def _in_follow_up(self, week: int) -> np.ndarray:
-        return week - np.asarray(self.week_held, dtype=int) <= SUSTAINED_WEEKS
+        return week - self.week_held <= SUSTAINED_WEEKS
 
     def _next_process(self) -> None:
         if self.processes_left == 0:
@@ -131,44 +131,43 @@ class ImprovementWork:
         effect = min(p["rpiw_effect"] * (1 - sensitivity + sensitivity * readiness), 1.0)
         baseline = lognormal_with_mean(m.rng, LEAD_TIME_MEAN_HOURS, LEAD_TIME_LOG_SD)
         defects = lognormal_with_mean(m.rng, DEFECTS_MEAN, LEAD_TIME_LOG_SD)
-        self.week_held.append(week)
-        self.owner_team.append(home)
-        self.aligned.append(m.value_stream_selection == "top_down")
-        self.baseline.append(baseline)
-        self.removed.append(baseline * self._waste_share(p["process_waste_share"]) * effect)
-        self.post_90.append(np.nan)
-        self.defects_baseline.append(defects)
-        self.defects_removed.append(defects * self._waste_share(p["defect_waste_share"]) * effect)
-        self.defects_post_90.append(np.nan)
+        self._record(week_held=week, owner_team=home, aligned=m.value_stream_selection == "top_down",
+                     baseline=baseline, removed=baseline * self._waste_share(p["process_waste_share"]) * effect,
+                     post_90=np.nan, defects_baseline=defects,
+                     defects_removed=defects * self._waste_share(p["defect_waste_share"]) * effect,
+                     defects_post_90=np.nan)
         s.capability[team] += p["rpiw_capability_gain"] * (1 - s.capability[team])
         s.engagement[team] = np.minimum(s.engagement[team] + p["rpiw_engagement_gain"], 1.0)
         starts = m.rng.random(len(team)) < p["trained_practice_share"] * s.engagement[team]
         s.practising[team[starts]] = True
         relationships.form_among(m.network, team, int(p["rpiw_ties"]), week, "rpiw", m.rng)
 
+    def _record(self, **fields) -> None:
+        for name, value in fields.items():
+            setattr(self, name, np.append(getattr(self, name), value))
+
     def _relapse(self, week: int, follow_share: float) -> None:
-        if not self.week_held:
+        if not self.held:
             return
         m, p = self.model, self.model.params
-        sustain = m.team_practising_share()[np.asarray(self.owner_team)]
+        sustain = m.team_practising_share()[self.owner_team]
         if m.ctx.covid[week]:
             sustain = np.minimum(sustain * (1 + p["covid_daily_management_boost"]), 1.0)
         # during follow-up the KPO holds the gain, as far as it has time for it
         sustain = np.where(self._in_follow_up(week), np.maximum(sustain, follow_share), sustain)
         keep = 1 - p["relapse_rate"] * (1 - sustain)
-        self.removed = list(np.asarray(self.removed) * keep)
-        self.defects_removed = list(np.asarray(self.defects_removed) * keep)
-        for i in np.flatnonzero(np.asarray(self.week_held) == week - MEASURED_AFTER_WEEKS):
-            self.post_90[i] = self.baseline[i] - self.removed[i]
-            self.defects_post_90[i] = self.defects_baseline[i] - self.defects_removed[i]
+        self.removed = self.removed * keep
+        self.defects_removed = self.defects_removed * keep
+        measured_now = self.week_held == week - MEASURED_AFTER_WEEKS
+        self.post_90[measured_now] = self.baseline[measured_now] - self.removed[measured_now]
+        self.defects_post_90[measured_now] = self.defects_baseline[measured_now] - self.defects_removed[measured_now]
 
     def aligned_gain_per_1000_staff(self, staff: int, bottom_up_alignment: float) -> float:
         """Share of lead time and defects currently removed (their mean), summed over processes and
         weighted by alignment (1 top-down, ``bottom_up_alignment`` bottom-up), per 1,000 staff."""
-        if not self.week_held:
+        if not self.held:
             return 0.0
-        removed = (np.asarray(self.removed) / np.asarray(self.baseline)
-                   + np.asarray(self.defects_removed) / np.asarray(self.defects_baseline)) / 2
+        removed = (self.removed / self.baseline + self.defects_removed / self.defects_baseline) / 2
         alignment = np.where(self.aligned, 1.0, bottom_up_alignment)
         return float((alignment * removed).sum() / (staff / 1000.0))
 
@@ -177,15 +176,15 @@ class ImprovementWork:
         """Summed baseline and 90-day lead time and defects of RPIWs held by ``week`` (current values
         if the 90 days are not over at the end of the run), and their number. With ``sample``, only that
         many of them, drawn at random with ``rng``, as an evaluation measuring some RPIWs would."""
-        held = np.flatnonzero(np.asarray(self.week_held, dtype=int) <= week)
+        held = np.flatnonzero(self.week_held <= week)
         if sample is not None and sample < len(held):
             held = np.sort(rng.choice(held, size=sample, replace=False))
         out = {"n": len(held)}
         for name, base, removed, post in (("lead_time", self.baseline, self.removed, self.post_90),
                                           ("defects", self.defects_baseline, self.defects_removed, self.defects_post_90)):
-            b = np.asarray(base, dtype=float)[held]
-            current = b - np.asarray(removed, dtype=float)[held]
-            p90 = np.asarray(post, dtype=float)[held]
+            b = base[held]
+            current = b - removed[held]
+            p90 = post[held]
             out[f"{name}_baseline"] = float(b.sum())
             out[f"{name}_post"] = float(np.where(np.isnan(p90), current, p90).sum())
         return out

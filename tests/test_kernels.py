@@ -57,3 +57,22 @@ def test_ties_stay_sorted_and_reciprocity_consistent_after_edits(network):
     assert np.array_equal(network.source * network.n + network.target, network.keys)
     reverse_exists = np.isin(network.reverse_keys(network.keys), network.keys)
     assert np.array_equal(network.reciprocated, reverse_exists)
+
+
+def test_settle_exchange_equals_the_numpy_formulas(network):
+    rng = np.random.default_rng(6)
+    m = len(network)
+    talk, talk_draw, return_draw = rng.random(m) * 0.5, rng.random(m), rng.random(m)
+    engagement = rng.random(network.n)
+    weight, last_active = network.weight.copy(), network.last_active.copy()
+    talked = talk_draw < talk
+    last_active[talked] = 12
+    weight[~talked & ~network.lasting] *= 0.8
+    expected_returned = talked & ~network.reciprocated & (return_draw < 0.6 * engagement[network.target])
+    expected_keep = network.lasting | (weight >= 0.3)
+    keep, returned = kernels.settle_exchange(talk_draw, talk, return_draw, 0.6, engagement, network.target,
+                                             network.lasting, network.reciprocated, network.weight,
+                                             network.last_active, 12, 0.8, 0.3)
+    assert np.array_equal(network.weight, weight) and np.array_equal(network.last_active, last_active)
+    assert np.array_equal(keep, expected_keep) and np.array_equal(returned, expected_returned)
+    assert returned.any() and not keep.all()
