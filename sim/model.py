@@ -25,7 +25,7 @@ from sim.quality import TERMS, rating_of
 from sim.reporters import WeeklyCensus
 from sim.rpiw import ImprovementWork
 from sim.scenario import Scenario
-from sim.staff import NONE, StaffState
+from sim.staff import NONE, StaffState, average
 from sim.survey import emulate_survey
 from sim.training import TrainingProgramme
 
@@ -153,12 +153,12 @@ class TrustModel(mesa.Model):
         return self._team_practising
 
     def _change_buffer(self) -> float:
-        return leadership.change_buffer(self.trust.culture.distributed_leadership, float(self.staff.practising.mean()),
+        return leadership.change_buffer(self.trust.culture.distributed_leadership, average(self.staff.practising),
                                         self.params)
 
     def practice(self) -> float:
         """Spread of capable practice: share practising x their capability (ODD 7.8)."""
-        return float(np.mean(self.staff.practising * self.staff.capability))
+        return average(self.staff.practising * self.staff.capability)
 
     def agent_at(self, slot: int) -> StaffAgent:
         return self.staff_agents[slot]
@@ -279,7 +279,7 @@ class TrustModel(mesa.Model):
     def _quality_terms(self, week: int) -> dict[str, float]:
         ctx = self.ctx
         process = self.improvement.aligned_gain_per_1000_staff(self.trust.staff, self.params["bottom_up_alignment"])
-        return quality.level_terms(float(self.staff.engagement.mean()), self.practice(), process,
+        return quality.level_terms(average(self.staff.engagement), self.practice(), process,
                                    float(ctx.turnaround_support[week]), self.instability,
                                    float(ctx.system_years[week]), self.params)
 

@@ -70,18 +70,13 @@ class ImprovementNetwork:
         self.last_active[old] = week
         new = keys[~found]
         if len(new):
-            values = dict(keys=new, source=new // self.n, target=new % self.n, weight=weight, lasting=lasting,
-                          reciprocated=False, last_active=week, origin=ORIGIN[origin])
-            self._merge(pos[~found], values)
+            k = len(new)     # the new rows, field by field in _FIELDS order, inserted in one pass
+            rows = (new, new // self.n, new % self.n, np.full(k, float(weight)), np.full(k, bool(lasting)),
+                    np.zeros(k, dtype=bool), np.full(k, week, dtype=np.int32), np.full(k, ORIGIN[origin], dtype=np.int8))
+            self._set_fields(kernels.insert_sorted(pos[~found], rows, self._fields()))
             self._set_reciprocated(self.reverse_keys(new), True)
             self._set_reciprocated(new, self._has(self.reverse_keys(new))[0])
         self._cache.clear()
-
-    def _merge(self, at: np.ndarray, values: dict) -> None:
-        """Insert new ties at sorted positions ``at`` (as np.insert would), all fields in one pass."""
-        new = tuple(np.broadcast_to(np.asarray(values[name], dtype=getattr(self, name).dtype), at.shape).copy()
-                    for name in self._FIELDS)
-        self._set_fields(kernels.insert_sorted(at, new, self._fields()))
 
     def _fields(self) -> tuple:
         return tuple(getattr(self, name) for name in self._FIELDS)

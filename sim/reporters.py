@@ -8,7 +8,7 @@ import mesa
 import numpy as np
 
 from sim.quality import TERMS
-from sim.staff import COMPLETE, IN_PROGRESS, NONE
+from sim.staff import COMPLETE, IN_PROGRESS, NONE, average
 
 
 def _count(model, mask) -> float:
@@ -48,24 +48,24 @@ def l4l_cohorts_started(model):
 
 
 def practising_share(model):
-    return float(model.staff.practising.mean())
+    return average(model.staff.practising)
 
 
 def capability_mean(model):
-    return float(model.staff.capability.mean())
+    return average(model.staff.capability)
 
 
 def engagement_mean(model):
-    return float(model.staff.engagement.mean())
+    return average(model.staff.engagement)
 
 
 def engagement_untrained(model):
     untrained = (model.staff.l4l == NONE) & (model.staff.alt == NONE)
-    return float(model.staff.engagement[untrained].mean()) if untrained.any() else float("nan")
+    return average(model.staff.engagement[untrained]) if untrained.any() else float("nan")
 
 
 def morale_mean(model):
-    return float(model.staff.morale.mean())
+    return average(model.staff.morale)
 
 
 def leavers(model):
