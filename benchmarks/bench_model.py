@@ -1,8 +1,9 @@
 """Speed of the simulation core against Mesa's own VirusOnNetwork, in one process.
 
-    .venv/bin/python benchmarks/bench_model.py [--repeats 3] [--virus-steps 20]
+    .venv/bin/python benchmarks/bench_model.py [--scale 1.0] [--repeats 3] [--virus-steps 20]
 
-(a) orgsim: the five trusts at full scale (42,300 staff, ~300 weekly steps each); set-up (model
+(a) orgsim: the five trusts at --scale (1.0: 42,300 staff; 0.1, calibration size: 4,230), ~400 weekly
+    steps each; set-up (model
     construction: staff, network, agents) timed apart from stepping. Median of --repeats runs.
 (b) mesa.examples VirusOnNetwork with the same number of agents and its default settings
     (average degree 3), its G(n, p) graph drawn with networkx's fast_gnp_random_graph (the same
@@ -35,13 +36,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_orgsim(seed: int) -> dict:
+def time_orgsim(seed: int, scale: float) -> dict:
     params = default_params()
     setup = steps = agent_steps = 0.0
     for name in TRUSTS:
         scenario = load_scenario(name)
         t0 = time.perf_counter()
-        model = TrustModel(scenario, params, rng=np.random.default_rng(trust_seed(seed, name)))
+        model = TrustModel(scenario, params, rng=np.random.default_rng(trust_seed(seed, name)), scale=scale)
         t1 = time.perf_counter()
         model.run()
         t2 = time.perf_counter()
@@ -69,18 +70,20 @@ def time_virus(n_agents: int, n_steps: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--virus-steps", type=int, default=20)
     args = parser.parse_args()
 
-    runs = [time_orgsim(seed) for seed in range(1, args.repeats + 1)]
+    time_orgsim(0, args.scale)      # warm: compiled kernels loaded from their cache
+    runs = [time_orgsim(seed, args.scale) for seed in range(1, args.repeats + 1)]
     ours = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     ours_rss = peak_rss_mb()
-    n_agents = sum(load_scenario(t).staff for t in TRUSTS)
+    n_agents = sum(max(int(round(load_scenario(t).staff * args.scale)), 10) for t in TRUSTS)
     virus = time_virus(n_agents, args.virus_steps, seed=1)
     ours_rate = ours["agent_steps"] / ours["step_s"]
     virus_rate = virus["agent_steps"] / virus["step_s"]
-    print(f"orgsim, five trusts, {n_agents} staff, median of {args.repeats} runs:")
+    print(f"orgsim, five trusts at scale {args.scale}, {n_agents} staff, median of {args.repeats} runs:")
     print(f"  set-up {ours['setup_s']:.2f} s, stepping {ours['step_s']:.2f} s, total {ours['setup_s'] + ours['step_s']:.2f} s")
     print(f"  {ours['agent_steps']:.3g} agent-steps, {ours_rate:,.0f} agent-steps/s; peak RSS so far {ours_rss:.0f} MB")
     print(f"VirusOnNetwork, {n_agents} agents, {args.virus_steps} steps:")
