@@ -90,29 +90,33 @@ def compact(keep, keys, source, target, weight, lasting, reciprocated, last_acti
 @njit(**_JIT)
 def insert_sorted(at, new, old):
     """``old`` with the rows of ``new`` inserted before positions ``at`` (non-decreasing), as np.insert
-    would, for each field of the tuples ``old`` and ``new`` (same dtypes), in one pass."""
-    total = len(old[0]) + len(at)
-    out = (np.empty(total, old[0].dtype), np.empty(total, old[1].dtype), np.empty(total, old[2].dtype),
-           np.empty(total, old[3].dtype), np.empty(total, old[4].dtype), np.empty(total, old[5].dtype),
-           np.empty(total, old[6].dtype), np.empty(total, old[7].dtype))
+    would, for each field of the tuples ``old`` and ``new`` (same dtypes), in one pass. Runs between
+    insertions are copied element by element when short (a slice costs more than a few elements) and
+    as slices when long."""
+    o0, o1, o2, o3, o4, o5, o6, o7 = old
+    total = len(o0) + len(at)
+    out = (np.empty(total, o0.dtype), np.empty(total, o1.dtype), np.empty(total, o2.dtype), np.empty(total, o3.dtype),
+           np.empty(total, o4.dtype), np.empty(total, o5.dtype), np.empty(total, o6.dtype), np.empty(total, o7.dtype))
+    r0, r1, r2, r3, r4, r5, r6, r7 = out
     src = 0
     dst = 0
     for k in range(len(at) + 1):
-        stop = at[k] if k < len(at) else len(old[0])
+        stop = at[k] if k < len(at) else len(o0)
         span = stop - src
-        out[0][dst:dst + span] = old[0][src:stop]
-        out[1][dst:dst + span] = old[1][src:stop]
-        out[2][dst:dst + span] = old[2][src:stop]
-        out[3][dst:dst + span] = old[3][src:stop]
-        out[4][dst:dst + span] = old[4][src:stop]
-        out[5][dst:dst + span] = old[5][src:stop]
-        out[6][dst:dst + span] = old[6][src:stop]
-        out[7][dst:dst + span] = old[7][src:stop]
+        if span < 64:
+            for i in range(span):
+                r0[dst + i], r1[dst + i], r2[dst + i], r3[dst + i] = o0[src + i], o1[src + i], o2[src + i], o3[src + i]
+                r4[dst + i], r5[dst + i], r6[dst + i], r7[dst + i] = o4[src + i], o5[src + i], o6[src + i], o7[src + i]
+        else:
+            r0[dst:dst + span], r1[dst:dst + span] = o0[src:stop], o1[src:stop]
+            r2[dst:dst + span], r3[dst:dst + span] = o2[src:stop], o3[src:stop]
+            r4[dst:dst + span], r5[dst:dst + span] = o4[src:stop], o5[src:stop]
+            r6[dst:dst + span], r7[dst:dst + span] = o6[src:stop], o7[src:stop]
         dst += span
         src = stop
         if k < len(at):
-            out[0][dst], out[1][dst], out[2][dst], out[3][dst] = new[0][k], new[1][k], new[2][k], new[3][k]
-            out[4][dst], out[5][dst], out[6][dst], out[7][dst] = new[4][k], new[5][k], new[6][k], new[7][k]
+            r0[dst], r1[dst], r2[dst], r3[dst] = new[0][k], new[1][k], new[2][k], new[3][k]
+            r4[dst], r5[dst], r6[dst], r7[dst] = new[4][k], new[5][k], new[6][k], new[7][k]
             dst += 1
     return out
 
