@@ -215,7 +215,11 @@ def pattern_rows(fit: dict, stats: pd.DataFrame, targets: TargetSet, scale: floa
     rows = []
     for t in targets.targets:
         f = fit.get(t.id)
-        if f is None or f["median"] is None or (t.trust != "all" and t.trust not in trusts):
+        if f is None or (t.trust != "all" and t.trust not in trusts):
+            continue
+        if f["median"] is None:   # a survey measure below full scale
+            rows.append({"pattern": t.id, "status": pattern_status(t, scale, calibrated), "observed": t.observed,
+                         "simulated": "not comparable (survey below full scale)", "rule": "-", "pass": None})
             continue
         obs, med = f["observed_value"], f["median"]
         if t.kind == "count":
@@ -237,7 +241,9 @@ def pattern_summary(rows: list[dict]) -> str:
     for status in ("fitted", "predicted", "checked"):
         chosen = [r for r in rows if r["status"] == status]
         if chosen:
-            parts.append(f"{status} {sum(r['pass'] for r in chosen)} of {len(chosen)} pass")
+            judged = [r for r in chosen if r["pass"] is not None]
+            parts.append(f"{status} {sum(r['pass'] for r in judged)} of {len(judged)} pass"
+                         + (f" ({len(chosen) - len(judged)} not comparable)" if len(judged) < len(chosen) else ""))
     return "Patterns: " + "; ".join(parts) + "."
 
 
@@ -429,8 +435,8 @@ def target_rows(fit: dict, targets: TargetSet, trusts=TRUST_NAMES) -> list[dict]
     rows = []
     for t in targets.targets:
         f = fit.get(t.id)
-        if f is None or (t.trust != "all" and t.trust not in trusts):
-            continue
+        if f is None or (t.trust != "all" and t.trust not in trusts) or f["median"] is None:
+            continue   # (a survey measure below full scale: not comparable)
         inside = f["q05"] <= t.observed_value <= f["q95"]
         if t.kind == "ordinal":
             shown = {"median": _rating(f["median"]), "50%": f"{_rating(f['q25'])} .. {_rating(f['q75'])}",
@@ -450,7 +456,7 @@ def ordering_rows(stats: pd.DataFrame, targets: TargetSet) -> list[dict]:
     rows = []
     weights = stats["weight"].to_numpy(dtype=float)
     for t in targets.targets:
-        if t.kind == "ordering" and t.id in stats:
+        if t.kind == "ordering" and t.id in stats and stats[t.id].notna().any():
             held = float(np.sum(weights[(stats[t.id] == 1).to_numpy()]) / weights.sum())
             rows.append({"ordering": t.id, "share of runs where it holds": held})
     return rows
@@ -554,7 +560,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     if predictions:
         lines += ["## Leave-one-trust-out: every prediction", "",
                   "Each row is a trust predicted by a calibration that never saw its data (same checks "
-                  "as above).", "", _table(predictions), "", checks_met(predictions)]
+                  "as above).", "", _table(predictions), "", checks_met(predictions), ""]
     lines += sections
     if validate_dir:
         lines += validate_section(Path(validate_dir), posterior)
@@ -584,7 +590,10 @@ def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
               f"{pinned_shared} of {len(shared)} shared behavioural parameters "
               + ("(at least half, as the calibration issue asks)." if len(shared) and pinned_shared >= len(shared) / 2
                  else "(fewer than half: the report must say why the data cannot pin the others, or the calibration "
-                      "has not converged; see the ABC diagnostics)."),
+                      "has not converged; see the ABC diagnostics).")
+              + ("" if posterior.manifest.get("converged") else
+                 f" The calibration has not converged (last ESS {_last_ess(posterior)}): these widths are provisional "
+                 "and would narrow, or move, with more generations."),
               "", _table(table.to_dict("records")), "![marginals](posterior_marginals.png)", "",
               "![correlations](posterior_correlations.png)", ""]
     strong = [{"pair": f"{a} / {b}", "correlation": float(corr.loc[a, b])}
@@ -613,6 +622,11 @@ def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
                      ". **Not converged**: treat the intervals as provisional."),
                   "", "![diagnostics](abc_diagnostics.png)", "", _table(generations)]
     return lines
+
+
+def _last_ess(posterior: Posterior) -> str:
+    generations = posterior.manifest.get("generation_table") or []
+    return f"{generations[-1]['ess']:.0f} of {generations[-1]['particles']}" if generations else "unknown"
 
 
 def validate_section(folder: Path, posterior: Posterior) -> list[str]:
