@@ -42,7 +42,7 @@ def test_prior_outside_the_allowed_range(capsys, tmp_path):
 def test_malformed_targets(capsys, tmp_path):
     targets = tmp_path / "targets.yaml"
     targets.write_text("targets:\n  - {trust: SASH, statistic: rpiws_2019_07, kind: count, observed: -3, "
-                       "source: x, weight: 1}\n")
+                       "source: x, weight: 1, role: fitted}\n")
     code, err = run_cli(capsys, "calibrate", "--targets", str(targets), "--generations", "1",
                         "--results", str(tmp_path))
     assert code == 2

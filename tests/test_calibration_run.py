@@ -40,7 +40,7 @@ STATISTICS = [("l4l_complete_2021_03", "count"), ("l4l_in_progress_2021_03", "co
 
 def write_targets(path: Path, observed: dict[str, dict[str, float]]) -> Path:
     targets = [{"trust": trust, "statistic": statistic, "kind": kind, "observed": float(observed[trust][statistic]),
-                "source": "test", "weight": 1.0} for trust in observed for statistic, kind in STATISTICS]
+                "source": "test", "weight": 1.0, "role": "fitted"} for trust in observed for statistic, kind in STATISTICS]
     path.write_text(yaml.safe_dump({"targets": targets}))
     return path
 

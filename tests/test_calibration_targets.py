@@ -20,6 +20,7 @@ def summary(**changes) -> dict:
         "staff": 5000, "l4l_participants_2018_12": 150.0, "l4l_complete_2021_03": 200.0, "l4l_in_progress_2021_03": 80.0,
         "alt_complete_2021_03": 20.0, "alt_in_progress_2021_03": 1.0, "value_streams_2019_07": 5.0,
         "rpiws_2019_07": 20.0, "lead_time_baseline_hours": 1000.0, "lead_time_post_hours": 400.0,
+        "l4l_participants_2018_11": 140.0, "value_stream_selection": "top_down",
         "lead_time_reduction": 0.6, "quality_final": 2.0, "engagement_mean_final": 0.5, "morale_final": 0.5,
         "cqc": {"2014": "good", "2015": "requires_improvement", "2016": "good", "2018": "requires_improvement", "2019": "good", "2020": "inadequate",
                 "2021": "outstanding"},
@@ -42,7 +43,9 @@ def write(tmp_path, data) -> Path:
 
 
 GOOD_TARGET = {"trust": "SASH", "statistic": "rpiws_2019_07", "kind": "count", "observed": 23,
-               "source": "Table 7.1", "weight": 1.0}
+               "source": "Table 7.1", "weight": 1.0, "role": "fitted"}
+POOLED = {"trust": "all", "statistic": "lead_time_reduction", "kind": "ratio", "observed": 0.5, "source": "x",
+          "weight": 2.0, "role": "fitted", "pooled": {"SASH": [100, 50], "SATH": [300, 150]}}
 
 
 def test_shipped_targets_cover_every_pattern_of_the_brief():
@@ -55,9 +58,15 @@ def test_shipped_targets_cover_every_pattern_of_the_brief():
             assert f"{trust}.{statistic}" in ids
         # every CQC inspection of Table 4.1, the pre-programme one included (model v2 starts in 2013)
         assert sum(t.trust == trust and t.kind == "ordinal" for t in targets.targets) == 3
+        assert f"{trust}.l4l_participants_2018_11" in ids and f"{trust}.value_stream_selection" in ids
     assert "SASH.survey.dyad_reciprocity.highest" in ids
     assert "SATH.survey.brokerage_simple_share.highest" in ids
-    assert all(t.weight > 0 and t.source for t in targets.targets)
+    assert all(t.source and (t.weight > 0) == (t.role == "fitted") for t in targets.targets)
+    # the main lead-time target is the pooled one; each trust's weighs its share of the 82 paired RPIWs
+    by_id = targets.by_id()
+    assert by_id["all.lead_time_reduction"].weight == max(t.weight for t in targets.targets)
+    assert sum(by_id[f"{t}.lead_time_reduction"].weight for t in TRUST_NAMES) == pytest.approx(1.0, abs=0.02)
+    assert by_id["SATH.lead_time_reduction"].weight > by_id["UHCW.lead_time_reduction"].weight
 
 
 def test_shipped_targets_match_the_published_figures():
@@ -73,7 +82,24 @@ def test_shipped_targets_match_the_published_figures():
         if trust != "all":
             assert by_id[f"{trust}.lead_time_reduction"].observed == pytest.approx(
                 1 - row["post_90_days"] / row["baseline"], abs=0.001)
+    pooled = by_id["all.lead_time_reduction"]
+    table_7_3 = data["rpiw_lead_time_minutes_per_rpiw"]
+    assert pooled.observed == pytest.approx(1 - table_7_3["post_mean"] / table_7_3["baseline_mean"], abs=0.001)
+    everything = data["rpiw_lead_time_hours"]["all"]
+    assert pooled.observed == pytest.approx(1 - everything["post_90_days"] / everything["baseline"], abs=0.001)
+    assert table_7_3["n"] == everything["n"] == 82
+    for trust, row in data["rpiw_lead_time_hours"].items():
+        if trust != "all":
+            assert list(pooled.pooled[trust]) == [row["baseline"], row["post_90_days"]]
+            assert by_id[f"{trust}.lead_time_reduction"].weight == pytest.approx(row["n"] / 82, abs=0.005)
+    for trust, count in data["l4l_survey_nov_2018"]["invitations"].items():
+        assert by_id[f"{trust}.l4l_participants_2018_11"].observed == count
+        assert by_id[f"{trust}.l4l_participants_2018_11"].role == "checked"
+    for trust, count in data["network_survey_dec_2018"]["invitations"].items():
+        assert by_id[f"{trust}.l4l_participants_2018_12"].observed == count
     for trust, row in data["trusts"].items():
+        assert by_id[f"{trust}.value_stream_selection"].observed == row["value_stream_selection"]
+        assert by_id[f"{trust}.cqc.{row['cqc']['pre']['year']}"].observed == row["cqc"]["pre"]["rating"]
         for phase in ("during", "latest"):
             assert by_id[f"{trust}.cqc.{row['cqc'][phase]['year']}"].observed == row["cqc"][phase]["rating"]
         assert load_targets(DEFAULT_TARGETS).cqc_before[trust] == row["cqc"]["pre"]["rating"]
@@ -97,7 +123,38 @@ def test_statistics_of_a_hand_made_summary():
     assert stats["SATH.survey.brokerage_simple_share.highest"] == 5.0   # the 4 others (0.5) are higher: rank 5
     assert stats["SASH.survey.isolated_share.lowest"] == 1.0
     assert stats["SATH.survey.isolated_share.highest_than_UHCW"] == 2.0  # 0.1 < UHCW's 0.2: fails
+    assert stats["SASH.value_stream_selection"] == 1.0 and stats["SATH.value_stream_selection"] == 0.0
+    assert stats["all.lead_time_reduction"] == pytest.approx(0.6)        # 1 - 5 x 400 / (5 x 1000)
     assert set(stats) == set(targets.observed())
+
+
+def test_pooled_lead_time_pools_the_trusts_present_in_runs_and_in_the_published_figures():
+    targets = load_targets(DEFAULT_TARGETS)
+    summaries = {"SASH": summary(lead_time_baseline_hours=100.0, lead_time_post_hours=90.0),
+                 "SATH": summary(lead_time_baseline_hours=300.0, lead_time_post_hours=30.0)}
+    stats = simulated_statistics(summaries, targets)
+    assert stats["all.lead_time_reduction"] == pytest.approx(1 - 120 / 400)   # sums, not a mean of ratios
+    four = [t for t in TRUST_NAMES if t != "SATH"]
+    assert targets.observed(four)["all.lead_time_reduction"] == pytest.approx(
+        1 - (1858 - 924) / (4878 - 2663), abs=1e-9)                          # Table 7.2 without SATH
+    assert targets.observed()["all.lead_time_reduction"] == 0.619
+
+
+def test_checked_targets_are_reported_but_never_fitted():
+    targets = load_targets(DEFAULT_TARGETS)
+    fitted = {t.id for t in targets.fitted().targets}
+    assert "SASH.l4l_participants_2018_11" not in fitted and "SASH.l4l_participants_2018_12" in fitted
+    assert "SASH.l4l_participants_2018_11" in simulated_statistics({t: summary() for t in TRUST_NAMES}, targets)
+
+
+def test_a_trusts_rpiw_count_is_fitted_and_says_so_where_its_pace_is_free():
+    from sim.calibration.priors import load_priors
+
+    by_id = load_targets(DEFAULT_TARGETS).by_id()
+    for prior in load_priors(DEFAULT_PRIORS).priors:
+        if prior.field == "programme.rpiws_per_year":
+            target = by_id[f"{prior.trust}.rpiws_2019_07"]
+            assert target.role == "fitted" and "fitted, not predicted" in target.note
 
 
 def test_ordering_rank_counts_strictly_more_extreme_trusts():
@@ -142,6 +199,13 @@ def test_missing_statistic_in_a_summary_is_a_clear_error():
                    "observed": "highest"}]}, "relation"),
     ({"targets": [{**GOOD_TARGET, "statistic": "survey.reciprocity"}]}, "unknown statistic 'survey.reciprocity'"),
     ({"targets": [GOOD_TARGET, GOOD_TARGET]}, "appears twice"),
+    ({"targets": [{k: v for k, v in GOOD_TARGET.items() if k != "role"}]}, "field 'targets.0.role'"),
+    ({"targets": [{**GOOD_TARGET, "role": "checked"}]}, "a checked target is never fitted (weight 0)"),
+    ({"targets": [{**POOLED, "observed": 0.6}]}, "not the pooling of its components"),
+    ({"targets": [{**POOLED, "pooled": None}]}, "needs 'pooled'"),
+    ({"targets": [{**GOOD_TARGET, "pooled": {"SASH": [1, 0]}}]}, "needs 'pooled'"),
+    ({"targets": [{**GOOD_TARGET, "kind": "choice", "statistic": "value_stream_selection", "observed": "sideways"}]},
+     "one of top_down, bottom_up"),
 ])
 def test_malformed_targets_name_file_and_field(tmp_path, content, expected):
     path = write(tmp_path, content)

@@ -46,13 +46,24 @@ def register(subparsers) -> None:
     cal.add_argument("--max-minutes", type=positive_float, help="wall-time limit of this run (minutes): no generation is started that is predicted to end after it")
     cal.add_argument("--min-epsilon", type=float, default=0.0, help="stop once epsilon is below this")
     cal.add_argument("--min-acceptance", type=float, default=0.0, help="stop once the acceptance rate is below this")
+    cal.add_argument("--converge", type=positive_float, metavar="TOL",
+                     help="stop once converged: epsilon's relative change between generations below TOL (e.g. 0.05), "
+                          "the posterior shift below --posterior-tol and ESS at least --min-ess (docs/calibration.md)")
+    cal.add_argument("--posterior-tol", type=positive_float, default=0.1,
+                     help="with --converge: largest change of any parameter's weighted median or 90%% interval width "
+                          "between generations, as a share of its prior range (0.1)")
+    cal.add_argument("--min-ess", type=positive_float, help="with --converge: effective sample size floor "
+                                                             "(default half the population)")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
     add_workers_option(cal, "simulations")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
-    cal.add_argument("--leave-out", metavar="TRUST", help=f"calibrate without this trust ({', '.join(TRUST_NAMES)})")
+    cal.add_argument("--leave-out", metavar="TRUST",
+                     help=f"calibrate without this trust ({', '.join(TRUST_NAMES)}); 'all': the five leave-one-trust-out "
+                          "calibrations in turn, named NAME_TRUST (NAME default loto), each resumed where it stopped "
+                          "and skipped once finished")
     cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
     cal.add_argument("--end", type=_date, help="stop every run at this date, YYYY-MM-DD (quick checks and tests)")
     cal.add_argument("--seed", type=seed, default=20150701, help="base seed (20150701)")
@@ -81,7 +92,15 @@ def register(subparsers) -> None:
     rep.add_argument("--seed", type=seed, default=1, help="base seed of the ensemble (1)")
     add_workers_option(rep, "ensemble runs")
     rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
+    rep.add_argument("--validate", type=Path, metavar="DIR",
+                     help="an `orgsim validate --posterior` folder (validate.csv) whose claims the report lists")
+    rep.add_argument("--sbc", type=Path, metavar="DIR",
+                     help="an `orgsim calibrate-sbc` folder whose rank histograms the report shows")
     rep.set_defaults(handler=cmd_report)
+
+    from .sbc import register as register_sbc
+
+    register_sbc(subparsers)
 
 
 def cmd_calibrate(args) -> int:
@@ -95,11 +114,14 @@ def cmd_calibrate(args) -> int:
                              seed=args.seed, end=args.end, trusts=args.trusts or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
-                          min_acceptance_rate=args.min_acceptance)
+                          min_acceptance_rate=args.min_acceptance, converge=args.converge,
+                          posterior_tol=args.posterior_tol, min_ess=args.min_ess)
     if not (args.resume or args.export) and rules.budget is None and rules.generations is None and rules.max_walltime_minutes is None \
-            and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0:
-        raise InputError("orgsim calibrate: give a stopping rule: --budget, --generations, --max-minutes, "
+            and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0 and rules.converge is None:
+        raise InputError("orgsim calibrate: give a stopping rule: --converge, --budget, --generations, --max-minutes, "
                          "--min-epsilon or --min-acceptance")
+    if args.leave_out == "all":
+        return _calibrate_every_leave_out(args, setup, rules)
     _check_trusts_and_end(args)
     if not args.no_report:
         load_known_misses()     # the report reads it after the calibration: fail now, not in an hour
@@ -115,6 +137,39 @@ def cmd_calibrate(args) -> int:
                                   n_draws=args.report_draws, scheduler=args.scheduler, targets_path=args.targets,
                                   trusts=args.trusts or TRUST_NAMES, end=args.end)
         print(f"wrote {report}")
+    return 0
+
+
+def _calibrate_every_leave_out(args, setup: CalibrationSetup, rules: StoppingRules) -> int:
+    """The five leave-one-trust-out calibrations in turn, each in results/calibration/NAME_TRUST/: a finished one
+    is skipped, one with a database is resumed, the others start. No fit report here: the main report predicts each
+    left-out trust (orgsim report ... --loto)."""
+    import copy
+    import dataclasses
+
+    from .smc import is_finished
+
+    base = "loto" if args.name == "main" else args.name
+    for trust in TRUST_NAMES:
+        name = f"{base}_{trust}"
+        one = copy.copy(args)
+        one.leave_out, one.name = trust, name
+        run_directory(name, args.results)   # the name is usable
+        if is_finished(name, args.results) and not args.export:
+            print(f"calibrate: {name} finished earlier; skipped (delete {Path(args.results) / name} to redo it)")
+            continue
+        one.resume = args.resume or (Path(args.results) / name / "abc.db").is_file()
+        _check_trusts_and_end(one)
+        print(f"calibrate: leave-one-trust-out without {trust} -> {Path(args.results) / name}"
+              + (" (resumed)" if one.resume else ""), flush=True)
+        try:
+            posterior = calibrate(dataclasses.replace(setup, name=name, leave_out=trust), rules, workers=args.workers,
+                                  scheduler=args.scheduler, resume=one.resume, export_only=args.export,
+                                  results_root=args.results,
+                                  posterior_dir=args.posterior_dir or run_directory(name, args.results))
+        except KeyboardInterrupt:
+            return 130
+        print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")
     return 0
 
 
@@ -144,6 +199,6 @@ def cmd_report(args) -> int:
     check_out_path(out)
     report = write_fit_report(args.posterior, out, workers=args.workers, scale=args.scale, n_draws=args.draws,
                               seed=args.seed, scheduler=args.scheduler, loto=args.loto,
-                              loto_draws=args.loto_draws)
+                              loto_draws=args.loto_draws, validate_dir=args.validate, sbc_dir=args.sbc)
     print(f"wrote {report}", file=sys.stdout)
     return 0

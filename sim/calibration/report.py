@@ -3,9 +3,12 @@
 Contents: acceptance checks per trust, and the recorded cause of each one missed
 (calibration/known_misses.yaml); every target's observation against the posterior-predictive
 median and 50%/90% intervals; the five CQC trajectories; posterior marginals and pairwise
-correlations; ABC diagnostics per generation (epsilon, acceptance rate, effective sample size);
-which parameters the data pin down; and, when leave-one-trust-out posteriors are given, each
-left-out trust's prediction against its observations.
+correlations (ridges |r| > 0.5 marked); ABC diagnostics and convergence measures per generation
+(epsilon, acceptance rate, effective sample size, posterior shift); which parameters the data pin
+down (90% posterior interval / prior range); the ranked probability score of every CQC inspection;
+every pattern as fitted, predicted or checked with pass or fail; when given, the leave-one-trust-out
+predictions (direction and RPS of the left-out trust), an ``orgsim validate`` folder's claims and an
+``orgsim calibrate-sbc`` folder's rank histograms.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ACCEPTANCE_COUNTS = ("l4l_complete_2021_03", "l4l_in_progress_2021_03", "rpiws_2
 # acceptance check (as named in known_misses.yaml) -> its column in acceptance_rows
 CHECK_COLUMNS = {"latest_cqc": "latest ok", "direction": "direction ok",
                  **{c: c for c in ACCEPTANCE_COUNTS}, "lead_time_reduction": "lead_time_reduction"}
+RIDGE = 0.5                 # |weighted correlation| above which a pair is a ridge (a trade-off)
 PINNED, PARTLY = 0.5, 0.8   # 90% posterior width / prior width below which a parameter counts as pinned
 SHORT, COLOURS = RATING_NAMES, RATING_COLOURS
 
@@ -125,9 +129,10 @@ def parameter_table(posterior: Posterior) -> pd.DataFrame:
         else:
             ratio = (hi - lo) / (prior["high"] - prior["low"])
         verdict = "pinned down" if ratio < PINNED else "partly" if ratio < PARTLY else "not pinned down"
-        rows.append({"parameter": name, "prior": f"[{prior['low']:g}, {prior['high']:g}]",
+        rows.append({"parameter": name, "kind": "per trust" if name.partition(".")[0] in TRUST_NAMES else "shared",
+                     "prior": f"[{prior['low']:g}, {prior['high']:g}]",
                      "median": med, "90% interval": f"[{lo:.3g}, {hi:.3g}]",
-                     "width / prior width": ratio, "verdict": verdict})
+                     "width / prior width": ratio, "identified (< 0.5)": ratio < PINNED, "verdict": verdict})
     return pd.DataFrame(rows)
 
 
@@ -139,6 +144,107 @@ def weighted_correlations(posterior: Posterior) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(sd, sd)
     return pd.DataFrame(corr, index=columns, columns=columns)
+
+
+def rating_shares(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted share of the runs at each rating (scores 0-3), in RATINGS order."""
+    values, weights = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    keep = np.isfinite(values)
+    values, weights = values[keep], weights[keep]
+    return np.array([weights[np.round(values) == k].sum() for k in range(len(RATINGS))]) / weights.sum()
+
+
+def ranked_probability_score(shares, observed: int) -> float:
+    """RPS of an ordinal forecast: mean over the K-1 thresholds of the squared gap between the forecast's and the
+    observation's cumulative probabilities; 0 is a certain, right forecast, 1 a certain forecast at the far end."""
+    forecast = np.cumsum(shares)[:-1]
+    outcome = (np.arange(len(shares) - 1) >= observed).astype(float)
+    return float(np.mean((forecast - outcome) ** 2))
+
+
+UNIFORM_SHARES = np.full(len(RATINGS), 1.0 / len(RATINGS))
+
+
+def rps_rows(stats: pd.DataFrame, targets: TargetSet, trusts) -> list[dict]:
+    """Per trust and inspection: the ensemble's rating shares, the ranked probability score against the published
+    rating, the RPS of a uniform forecast (1/4 each) and the skill 1 - RPS / RPS(uniform)."""
+    rows = []
+    weights = stats["weight"].to_numpy(dtype=float)
+    for t in targets.targets:
+        if t.kind != "ordinal" or t.trust not in trusts or t.id not in stats:
+            continue
+        shares = rating_shares(stats[t.id].to_numpy(), weights)
+        observed = RATINGS.index(t.observed)
+        rps, reference = ranked_probability_score(shares, observed), ranked_probability_score(UNIFORM_SHARES, observed)
+        rows.append({"trust": t.trust, "inspection": t.statistic.partition(".")[2], "observed": SHORT[t.observed],
+                     **{SHORT[r]: float(v) for r, v in zip(RATINGS, shares)},
+                     "RPS": rps, "RPS uniform": reference, "skill": 1 - rps / reference})
+    return rows
+
+
+def rps_summary(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    mean, reference = np.mean([r["RPS"] for r in rows]), np.mean([r["RPS uniform"] for r in rows])
+    better = sum(r["RPS"] < r["RPS uniform"] for r in rows)
+    return (f"Mean RPS {mean:.3f} against {reference:.3f} for the uniform forecast (skill {1 - mean / reference:.2f}); "
+            f"better than uniform at {better} of {len(rows)} inspections.")
+
+
+SHARE_TO_HOLD = 0.6   # an ordering or choice holds in at least this share of runs
+SMALL_COUNT = 1.0     # a count passes within 30% or within this many (counts of 0-3 ALT places)
+
+
+def pattern_status(target, scale: float, calibrated) -> str:
+    """How a target stands to a posterior: fitted (in its distance), predicted (its trust was left out) or
+    checked (never in the distance: role checked, or a survey measure below full scale)."""
+    from .targets import is_survey_statistic
+
+    trusts = set(target.pooled) if target.pooled is not None else {target.trust}
+    if not trusts & set(calibrated):
+        return "predicted"
+    if target.role == "checked" or (is_survey_statistic(target.statistic) and scale < 1):
+        return "checked"
+    return "fitted"
+
+
+def pattern_rows(fit: dict, stats: pd.DataFrame, targets: TargetSet, scale: float, calibrated,
+                 trusts=TRUST_NAMES) -> list[dict]:
+    """Every target as fitted, predicted or checked, with pass or fail by the rule of its kind."""
+    weights = stats["weight"].to_numpy(dtype=float)
+    rows = []
+    for t in targets.targets:
+        f = fit.get(t.id)
+        if f is None or (t.trust != "all" and t.trust not in trusts):
+            continue
+        if f["median"] is None:   # a survey measure below full scale
+            rows.append({"pattern": t.id, "status": pattern_status(t, scale, calibrated), "observed": t.observed,
+                         "simulated": "not comparable (survey below full scale)", "rule": "-", "pass": None})
+            continue
+        obs, med = f["observed_value"], f["median"]
+        if t.kind == "count":
+            ok, rule, shown = abs(med - obs) <= max(COUNT_TOLERANCE * obs, SMALL_COUNT), "median within 30% (or 1)", f"{med:.3g}"
+        elif t.kind == "ratio":
+            ok, rule, shown = abs(med - obs) <= RATIO_TOLERANCE, f"median within {RATIO_TOLERANCE}", f"{med:.3g}"
+        elif t.kind == "ordinal":
+            ok, rule, shown = _rating(med) == t.observed, "median rating", SHORT[_rating(med)]
+        else:
+            share = float(np.sum(weights[(stats[t.id] == 1).to_numpy()]) / weights.sum())
+            ok, rule, shown = share >= SHARE_TO_HOLD, f"holds in >= {SHARE_TO_HOLD:.0%} of runs", f"holds in {share:.0%}"
+        rows.append({"pattern": t.id, "status": pattern_status(t, scale, calibrated), "observed": t.observed,
+                     "simulated": shown, "rule": rule, "pass": ok})
+    return rows
+
+
+def pattern_summary(rows: list[dict]) -> str:
+    parts = []
+    for status in ("fitted", "predicted", "checked"):
+        chosen = [r for r in rows if r["status"] == status]
+        if chosen:
+            judged = [r for r in chosen if r["pass"] is not None]
+            parts.append(f"{status} {sum(r['pass'] for r in judged)} of {len(judged)} pass"
+                         + (f" ({len(chosen) - len(judged)} not comparable)" if len(judged) < len(chosen) else ""))
+    return "Patterns: " + "; ".join(parts) + "."
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -275,21 +381,31 @@ def plot_correlations(corr: pd.DataFrame, path: Path) -> None:
     ax.set_xticks(range(n), [_short(c) for c in corr.columns], rotation=90, fontsize=7)
     ax.set_yticks(range(n), [_short(c) for c in corr.index], fontsize=7)
     fig.colorbar(image, ax=ax, label="weighted correlation")
-    ax.set_title("Posterior pairwise correlations", fontsize=10)
+    values = corr.to_numpy()
+    for i in range(n):
+        for j in range(n):
+            if i != j and np.isfinite(values[i, j]) and abs(values[i, j]) > RIDGE:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="black", lw=1.5))
+                ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=6)
+    ax.set_title(f"Posterior pairwise correlations (boxed: |r| > {RIDGE}, a ridge)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_diagnostics(generations: list[dict], path: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    t = [g["t"] for g in generations]
-    for ax, key, label in zip(axes, ("epsilon", "acceptance_rate", "ess"),
-                              ("epsilon", "acceptance rate", "effective sample size")):
-        ax.plot(t, [g[key] for g in generations], "o-")
+def plot_diagnostics(generations: list[dict], path: Path, population: int | None = None) -> None:
+    panels = [("epsilon", "epsilon"), ("acceptance_rate", "acceptance rate"), ("ess", "effective sample size"),
+              ("epsilon_change", "relative change of epsilon"), ("posterior_shift", "posterior shift (share of prior)")]
+    panels = [p for p in panels if any(g.get(p[0]) is not None for g in generations)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        points = [(g["t"], g[key]) for g in generations if g.get(key) is not None]
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-")
         ax.set_xlabel("generation")
         ax.set_title(label, fontsize=10)
-    axes[0].set_yscale("log")
+        if key == "ess" and population:
+            ax.axhline(population, color="grey", lw=0.8, ls="--")
+    axes[0][0].set_yscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -319,8 +435,8 @@ def target_rows(fit: dict, targets: TargetSet, trusts=TRUST_NAMES) -> list[dict]
     rows = []
     for t in targets.targets:
         f = fit.get(t.id)
-        if f is None or t.trust not in trusts:
-            continue
+        if f is None or (t.trust != "all" and t.trust not in trusts) or f["median"] is None:
+            continue   # (a survey measure below full scale: not comparable)
         inside = f["q05"] <= t.observed_value <= f["q95"]
         if t.kind == "ordinal":
             shown = {"median": _rating(f["median"]), "50%": f"{_rating(f['q25'])} .. {_rating(f['q75'])}",
@@ -340,7 +456,7 @@ def ordering_rows(stats: pd.DataFrame, targets: TargetSet) -> list[dict]:
     rows = []
     weights = stats["weight"].to_numpy(dtype=float)
     for t in targets.targets:
-        if t.kind == "ordering" and t.id in stats:
+        if t.kind == "ordering" and t.id in stats and stats[t.id].notna().any():
             held = float(np.sum(weights[(stats[t.id] == 1).to_numpy()]) / weights.sum())
             rows.append({"ordering": t.id, "share of runs where it holds": held})
     return rows
@@ -376,7 +492,7 @@ def _header(posterior: Posterior) -> list[str]:
 def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float | None = None,
                      n_draws: int | None = None, seed: int = 1, scheduler: str | None = None,
                      loto: list | None = None, loto_draws: int | None = None, targets_path=DEFAULT_TARGETS,
-                     progress: bool = True, trusts=TRUST_NAMES, end=None) -> Path:
+                     progress: bool = True, trusts=TRUST_NAMES, end=None, validate_dir=None, sbc_dir=None) -> Path:
     """Run the posterior-predictive ensemble (and any leave-one-out predictions); write report.md."""
     out_dir = Path(out_dir)
     posterior = load_posterior(posterior_path)
@@ -405,6 +521,16 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
                   "it but the calibration did not pin down what sets it, or meets it only by losing another "
                   "check. The evidence is in docs/calibration.md, \"The shipped calibration\".", "",
                   _table(missed)]
+    calibrated = posterior.manifest.get("trusts_calibrated") or list(trusts)
+    calibration_scale = float(posterior.manifest.get("scale", scale))
+    patterns = pattern_rows(fit, stats, targets, calibration_scale, calibrated, trusts)
+    lines += ["## Every pattern: fitted, predicted or checked", "",
+              "*Fitted*: in this calibration's ABC distance (a fit, not a test; where a free input of the trust sets "
+              "it, the targets file's note says so). *Predicted*: of a trust the calibration never saw. *Checked*: "
+              "never in the distance (a checked target, or a survey measure below full scale). Pass rules: counts "
+              f"within {COUNT_TOLERANCE:.0%} (or {SMALL_COUNT:g}), ratios within {RATIO_TOLERANCE}, ratings as the median, "
+              f"orderings and value-stream choices in at least {SHARE_TO_HOLD:.0%} of runs.", "",
+              _table(patterns), "", pattern_summary(patterns), ""]
     lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
               _table(target_rows(fit, targets))]
     lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]
@@ -414,6 +540,15 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     lines += ["## CQC trajectories", "", "![cqc](cqc_trajectories.png)", "",
               _table([{"trust": trust, "year": year, **shares}
                       for trust, s in summary["trusts"].items() for year, shares in s["cqc"].items()])]
+    rps = rps_rows(stats, targets, calibrated)
+    lines += ["## Ranked probability score of the CQC ratings", "",
+              "Per trust and inspection, the ensemble's share of runs at each rating is a forecast of the published "
+              "rating; its ranked probability score (RPS: mean squared gap of the cumulative shares over the three "
+              "thresholds between the four ratings) is 0 for a certain, right forecast and grows with the probability "
+              "put on ratings far from the observed one. The uniform forecast (a quarter on each rating) is the "
+              "reference; skill = 1 - RPS / RPS(uniform), above 0 when the model beats it. These ratings were fitted, "
+              "so this measures the fit; the leave-one-trust-out sections give the same score for predictions.", "",
+              _table(rps), "", rps_summary(rps), ""]
     lines += _posterior_sections(posterior, out_dir)
     predictions, sections = [], []
     lotos = [_loto_section(loto_path, out_dir, workers, scale, loto_draws or n_draws, seed, scheduler,
@@ -425,8 +560,12 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     if predictions:
         lines += ["## Leave-one-trust-out: every prediction", "",
                   "Each row is a trust predicted by a calibration that never saw its data (same checks "
-                  "as above).", "", _table(predictions), "", checks_met(predictions)]
+                  "as above).", "", _table(predictions), "", checks_met(predictions), ""]
     lines += sections
+    if validate_dir:
+        lines += validate_section(Path(validate_dir), posterior)
+    if sbc_dir:
+        lines += sbc_section(Path(sbc_dir), out_dir)
     lines += ["", f"_Report written {provenance()['created_utc']} at commit {provenance()['git_commit']}._", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
@@ -441,20 +580,98 @@ def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
     corr = weighted_correlations(posterior)
     plot_correlations(corr, out_dir / "posterior_correlations.png")
     table = parameter_table(posterior)
-    lines += ["## Parameters: what the data pin down", "",
-              f"A parameter is *pinned down* when its 90% posterior interval is under {PINNED:.0%} of its prior "
-              f"range, *partly* under {PARTLY:.0%}, otherwise *not pinned down* (the targets do not constrain it).",
+    shared = table[table["kind"] == "shared"]
+    pinned_shared = int(shared["identified (< 0.5)"].sum())
+    lines += ["## Parameters: what the data pin down (identifiability)", "",
+              f"A parameter is *identified* (pinned down) when its 90% posterior interval is under {PINNED:.0%} of "
+              f"its prior range, *partly* under {PARTLY:.0%}, otherwise *not pinned down*: the targets do not "
+              "constrain it beyond the prior, and its posterior says nothing the prior did not.", "",
+              f"Identified: **{int(table['identified (< 0.5)'].sum())} of {len(table)}** free parameters; "
+              f"{pinned_shared} of {len(shared)} shared behavioural parameters "
+              + ("(at least half, as the calibration issue asks)." if len(shared) and pinned_shared >= len(shared) / 2
+                 else "(fewer than half: the report must say why the data cannot pin the others, or the calibration "
+                      "has not converged; see the ABC diagnostics).")
+              + ("" if posterior.manifest.get("converged") else
+                 f" The calibration has not converged (last ESS {_last_ess(posterior)}): these widths are provisional "
+                 "and would narrow, or move, with more generations."),
               "", _table(table.to_dict("records")), "![marginals](posterior_marginals.png)", "",
               "![correlations](posterior_correlations.png)", ""]
     strong = [{"pair": f"{a} / {b}", "correlation": float(corr.loc[a, b])}
-              for i, a in enumerate(corr.index) for b in corr.columns[i + 1:] if abs(corr.loc[a, b]) >= 0.5]
-    lines += ["Strong posterior correlations (|r| >= 0.5), i.e. trade-offs the data cannot separate:", "",
+              for i, a in enumerate(corr.index) for b in corr.columns[i + 1:] if abs(corr.loc[a, b]) > RIDGE]
+    lines += [f"Pairwise ridges (|r| > {RIDGE}): pairs the data constrain only together, a trade-off along which the "
+              "fit is about equally good. A parameter not identified alone may be identified in such a combination.", "",
               _table(strong)]
     generations = posterior.manifest.get("generation_table", [])
     if generations:
-        plot_diagnostics(generations, out_dir / "abc_diagnostics.png")
-        lines += ["## ABC diagnostics", "", "![diagnostics](abc_diagnostics.png)", "", _table(generations)]
+        population = posterior.manifest.get("population_size")
+        plot_diagnostics(generations, out_dir / "abc_diagnostics.png", population)
+        last = generations[-1]
+        lines += ["## ABC diagnostics and convergence", "",
+                  "Per generation: epsilon (the acceptance threshold of the weighted distance), the acceptance rate, "
+                  "the effective sample size (ESS) of the importance weights, and from the second generation the "
+                  "relative change of epsilon and the posterior shift (the largest change of any parameter's weighted "
+                  "median or 90% interval width, as a share of its prior range). A calibration has converged when "
+                  "epsilon and the posterior stop moving while the ESS stays high; a low ESS means few particles carry "
+                  "the posterior and its intervals are unreliable.", "",
+                  f"Stopping rule: {posterior.manifest.get('convergence_rule') or 'no convergence rule (clock or budget only)'}; "
+                  f"stopped because {posterior.manifest.get('stopped_because', '?')}. Last generation: ESS "
+                  f"{last['ess']:.0f} of {last['particles']}, acceptance {last['acceptance_rate']:.1%}"
+                  + (f", epsilon change {last['epsilon_change']:.3g}, posterior shift {last['posterior_shift']:.3g}"
+                     if last.get("posterior_shift") is not None else "")
+                  + (". **Converged** by that rule." if posterior.manifest.get("converged") else
+                     ". **Not converged**: treat the intervals as provisional."),
+                  "", "![diagnostics](abc_diagnostics.png)", "", _table(generations)]
     return lines
+
+
+def _last_ess(posterior: Posterior) -> str:
+    generations = posterior.manifest.get("generation_table") or []
+    return f"{generations[-1]['ess']:.0f} of {generations[-1]['particles']}" if generations else "unknown"
+
+
+def validate_section(folder: Path, posterior: Posterior) -> list[str]:
+    """The claims of an `orgsim validate` folder (validate.csv, validate.json), with the parameter sets it used."""
+    table_file, record_file = folder / "validate.csv", folder / "validate.json"
+    if not table_file.is_file():
+        raise InputError(f"--validate: {folder} holds no validate.csv (run orgsim validate --posterior FILE --out {folder})")
+    table = pd.read_csv(table_file)
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    used = record.get("posterior")
+    same = used and Path(used).name == posterior.path.name
+    counts = table["status"].value_counts()
+    rows = [{"claim": row["claim"] + (f" [{row['part']}]" if isinstance(row.get("part"), str) and row["part"] else ""),
+             "outcome": row.get("outcome"), "effect": row.get("effect"),
+             "90% interval": f"[{row['interval_low']:.3g}, {row['interval_high']:.3g}]"
+             if np.isfinite(row.get("interval_low", np.nan)) else "-", "status": row["status"]}
+            for row in table.to_dict("records")]
+    return ["## The evaluation's causal claims (`orgsim validate`)", "",
+            f"From `{folder}`: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
+            f"{counts.get('not available', 0)} not available; parameter sets: {used or 'the documented defaults'}"
+            + ("" if same else f" (**not** this report's posterior `{posterior.path.name}`)") + ".", "",
+            _table(rows)]
+
+
+def sbc_section(folder: Path, out_dir: Path) -> list[str]:
+    """An `orgsim calibrate-sbc` folder's rank histograms and table, with what they show."""
+    import shutil
+
+    from .sbc import sbc_table, sbc_verdict
+
+    ranks_file = folder / "ranks.csv"
+    if not ranks_file.is_file():
+        raise InputError(f"--sbc: {folder} holds no ranks.csv (run orgsim calibrate-sbc)")
+    options = json.loads((folder / "manifest.json").read_text()).get("options", {}) if (folder / "manifest.json").is_file() else {}
+    table = sbc_table(pd.read_csv(ranks_file))
+    if (folder / "sbc_ranks.png").is_file():
+        shutil.copyfile(folder / "sbc_ranks.png", out_dir / "sbc_ranks.png")
+    return ["## Simulation-based calibration of the pipeline", "",
+            f"On a reduced configuration ({', '.join(options.get('parameters', []))}; trusts "
+            f"{', '.join(options.get('trusts', []))}, scale {options.get('scale')}, population {options.get('population')}): "
+            "true parameter sets drawn from the prior, their simulated data calibrated against as the real data are, "
+            "and the rank of each truth among the posterior draws. Uniform ranks (inside the grey band) mean the "
+            "pipeline's posteriors are neither too narrow nor too wide nor biased; it checks the machinery, not the "
+            "model's fit to the trusts.", "", "![sbc](sbc_ranks.png)", "", _table(table.to_dict("records")), "",
+            sbc_verdict(table), ""]
 
 
 def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, targets, targets_path,
@@ -470,7 +687,18 @@ def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, 
                                      progress=progress, end=end, figures=False)
     fit = summary["targets"]
     row = acceptance_rows(fit, targets, [left_out])[0]
+    stats = pd.read_csv(out_dir / f"loto_{left_out}" / "ensemble_statistics.csv")
+    rps = rps_rows(stats, targets, [left_out])
+    latest = [r for r in rps if r["inspection"] == max(x["inspection"] for x in rps)] if rps else []
+    if latest:
+        row["latest RPS (uniform)"] = f"{latest[0]['RPS']:.3f} ({latest[0]['RPS uniform']:.3f})"
+    calibrated = loto.manifest.get("trusts_calibrated") or [t for t in trusts if t != left_out]
+    patterns = [p for p in pattern_rows(fit, stats, targets, float(loto.manifest.get("scale", scale)), calibrated,
+                                        [left_out]) if p["status"] == "predicted"]
     return row, [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",
             f"Posterior `{Path(loto_path).name}` (calibrated without {left_out}; its unpublished programme "
-            "inputs are the scenario file's values, since no data of it were used).", "",
-            _table([row]), _table(target_rows(fit, targets, [left_out]))]
+            "inputs are the scenario file's values, since no data of it were used, so its L4L and RPIW counts "
+            "test those assumed paces as much as the model).", "",
+            _table([row]), "Ranked probability score of its CQC ratings (predicted, never fitted):", "",
+            _table(rps), "", rps_summary(rps), "", _table(patterns), "", pattern_summary(patterns) if patterns else "",
+            "", _table(target_rows(fit, targets, [left_out]))]

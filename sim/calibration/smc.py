@@ -13,6 +13,11 @@ generation, so a killed calibration keeps its finished generations; ``resume=Tru
 
 Wall time: pyabc checks its limit only between generations, so ``_run_abc`` instead declines to
 start a generation predicted to end after ``--max-minutes``.
+
+Convergence: after every generation the measures of sim/calibration/convergence.py (epsilon change,
+posterior shift, ESS, ...) are computed from the history, printed, and written to
+results/calibration/<name>/generations.csv; with ``--converge TOL`` sampling stops once they meet
+the rule. A calibration that ended (by any rule) is marked ``finished`` in its setup.json.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import pandas as pd
 from sim.errors import InputError
 from sim.params import default_params
 
+from .convergence import ConvergenceRule, generation_records, progress_line, write_generations
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
 from .simulation import CalibrationModel
@@ -68,13 +74,22 @@ class StoppingRules:
     max_walltime_minutes: float | None = None
     min_epsilon: float = 0.0
     min_acceptance_rate: float = 0.0
+    converge: float | None = None           # stop when epsilon's relative change is below this and ...
+    posterior_tol: float = 0.1              # ... the posterior shift below this and ...
+    min_ess: float | None = None            # ... ESS at least this (default: half the population)
+
+    def convergence_rule(self, population_size: int) -> ConvergenceRule | None:
+        if self.converge is None:
+            return None
+        return ConvergenceRule(self.converge, self.posterior_tol,
+                               self.min_ess if self.min_ess is not None else population_size / 2)
 
 
 def calibrated_trusts(leave_out: str | None) -> list[str]:
     if leave_out is None:
         return list(TRUST_NAMES)
     if leave_out not in TRUST_NAMES:
-        raise InputError(f"--leave-out: unknown trust '{leave_out}'; allowed: {', '.join(TRUST_NAMES)}")
+        raise InputError(f"--leave-out: unknown trust '{leave_out}'; allowed: {', '.join(TRUST_NAMES)} (or all)")
     return [t for t in TRUST_NAMES if t != leave_out]
 
 
@@ -96,7 +111,7 @@ def run_directory(name: str, results_root: Path = RESULTS_ROOT) -> Path:
 
 
 def _load_inputs(setup: CalibrationSetup) -> tuple[TargetSet, PriorSet]:
-    targets = load_targets(setup.targets_path).for_scale(setup.scale)   # no survey targets below full scale
+    targets = load_targets(setup.targets_path).for_scale(setup.scale).fitted()   # no survey targets below full scale
     priors = load_priors(setup.priors_path).for_trusts(setup.trusts)
     return targets, priors
 
@@ -198,11 +213,13 @@ def predicted_next_generation_seconds(durations: list[float]) -> float | None:
     return durations[-1] * max(growth, 1.0)
 
 
-def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter) -> tuple[object, str]:
+def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
+             after_generation=None) -> tuple[object, str]:
     """pyabc's own generation loop (ABCSMC.run) with its wall-time check replaced by one that looks
     ahead: pyabc checks only between generations, so a late, long generation would run on past
     ``--max-minutes``; here no generation starts that is predicted to end after it.
-    Returns the history and why sampling stopped."""
+    ``after_generation(history)`` (if given) runs after every generation and returns why to stop
+    (the convergence rule) or None. Returns the history and why sampling stopped."""
     limit = rules.max_walltime_minutes * 60 if rules.max_walltime_minutes is not None else None
     t = abc.initialize_components_before_run(
         minimum_epsilon=rules.min_epsilon, min_acceptance_rate=rules.min_acceptance_rate, min_eps_diff=0.0,
@@ -213,6 +230,9 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter)
         result = abc.run_generation(t=t)
         if not result["successful"]:
             return abc.history, "pyabc could not complete the generation's sample"
+        converged = after_generation(abc.history) if after_generation else None
+        if converged:
+            return abc.history, converged
         if abc.check_terminate(t=t, acceptance_rate=result["acceptance_rate"]):
             return abc.history, f"a stopping rule was met after {t - first + 1} generation(s) in this run"
         elapsed = clock() - started
@@ -260,13 +280,17 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     write_json(run_dir / "scenarios.json", scenarios)
     np.random.seed(setup.seed % 2**32)  # pyabc samples the prior and perturbations with numpy's global RNG
     db_url = f"sqlite:///{db_path.resolve()}"
+    rule = rules.convergence_rule(setup.population_size)
+    after_generation = _convergence_check(run_dir, priors, rule)
     started = time.perf_counter()
     try:
         if resume:
             history = abc.load(db_url, 1)
         else:
             history = abc.new(db_url, targets.observed(setup.trusts))
-        history, stop_reason = _run_abc(abc, rules, started)
+        already = after_generation(history) if resume and history.max_t >= 0 else None
+        history, stop_reason = (history, f"already {already}") if already else \
+            _run_abc(abc, rules, started, after_generation=after_generation)
     except KeyboardInterrupt:
         print(f"calibrate: interrupted; finished generations are kept in {db_path}; continue with "
               f"--name {setup.name} --resume", file=sys.stderr)
@@ -277,8 +301,30 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
                                 **provenance()})
         if client is not None:
             client.close()
-    return export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path,
-                            stop_reason=stop_reason)
+    posterior = export_posterior(history, setup, priors, rules, elapsed, workers, scheduler, posterior_dir, db_path,
+                                 stop_reason=stop_reason)
+    write_json(setup_path, {**_read_json(setup_path), "finished": stop_reason, "posterior": str(posterior)})
+    return posterior
+
+
+def _convergence_check(run_dir: Path, priors: PriorSet, rule: ConvergenceRule | None):
+    """After each generation: the convergence measures of every generation so far, printed and written to
+    generations.csv; returns why to stop when ``rule`` is met, else None."""
+    def check(history) -> str | None:
+        records = generation_records(history, priors)
+        if not records:
+            return None
+        write_generations(records, run_dir / "generations.csv", rule)
+        print(f"calibrate: {progress_line(records[-1], rule)}", file=sys.stderr, flush=True)
+        if rule is not None and rule.met(records[-1]):
+            return f"converged at generation {records[-1]['t']} ({rule.describe()})"
+        return None
+    return check
+
+
+def is_finished(name: str, results_root: Path = RESULTS_ROOT) -> bool:
+    """Whether calibration ``name`` ended by one of its stopping rules and exported its posterior."""
+    return bool(_read_json(run_directory(name, results_root) / "setup.json").get("finished"))
 
 
 def _export_finished(name: str, run_dir: Path, rules: StoppingRules, workers: int, scheduler: str | None,
@@ -305,22 +351,6 @@ def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
 
-def generation_table(history) -> list[dict]:
-    """Epsilon, acceptance rate, effective sample size and wall time of every finished generation."""
-    from pyabc.weighted_statistics import effective_sample_size
-
-    table = []
-    for row in history.get_all_populations().itertuples():
-        if row.t < 0:
-            continue
-        _, weights = history.get_distribution(m=0, t=int(row.t))
-        table.append({"t": int(row.t), "epsilon": float(row.epsilon), "samples": int(row.samples),
-                      "particles": int(row.particles), "acceptance_rate": row.particles / row.samples,
-                      "ess": float(effective_sample_size(np.asarray(weights))),
-                      "wall_time_seconds": float(row.wall_time)})
-    return table
-
-
 def posterior_frame(history, setup: CalibrationSetup, priors: PriorSet) -> pd.DataFrame:
     """Final population as a table: every behavioural parameter, per-trust columns, weight."""
     particles, weights = history.get_distribution(m=0, t=history.max_t)
@@ -345,7 +375,8 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     frame.to_csv(tmp, index=False, float_format="%.6g")
     tmp.replace(csv_path)
-    generations = generation_table(history)
+    generations = generation_records(history, priors)
+    rule = rules.convergence_rule(setup.population_size)
     total = int(history.total_nr_simulations)
     write_json(manifest_path(csv_path), {
         "name": setup.name,
@@ -360,6 +391,8 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "budget": {k: v for k, v in asdict(rules).items()},
         "generations": len(generations),
         "stopped_because": stop_reason or "exported from the finished generations (--export)",
+        "convergence_rule": rule.describe() if rule else None,
+        "converged": bool(rule and generations and rule.met(generations[-1])),
         "final_epsilon": generations[-1]["epsilon"] if generations else None,
         "total_simulations": total,
         "trust_simulations": total * len(setup.trusts) * setup.replicates,

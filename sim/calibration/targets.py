@@ -7,10 +7,21 @@ and the tests all call it, so that they can never disagree on what a statistic m
 Statistic values:
   count, ratio  the summary value as is
   ordinal       the CQC rating at that inspection year scored 0 (inadequate) .. 3 (outstanding)
+  choice        1 when the trust's choice (``value_stream_selection``: top_down | bottom_up) is the
+                published one, otherwise 0; the observed value is therefore 1
   ordering      how far the trust is from holding the stated extreme among the trusts simulated
                 (or against the one trust named by ``than``): 1 when its rank (1 = most extreme in
                 the stated direction; ties count in its favour) is <= ``within``, otherwise
                 ``rank - within + 1``; the observed value is therefore always 1.
+
+A target of ``trust: all`` pools the trusts: ``lead_time_reduction`` over all of them is
+``1 - sum(post) / sum(baseline)`` of the summed lead times (``lead_time_post_hours``,
+``lead_time_baseline_hours``), as the evaluation pooled its 82 RPIWs; ``pooled`` gives each trust's
+published (baseline, post) hours, so that the observed value over any subset of the trusts (a
+leave-one-trust-out calibration) is the same pooling of the published figures.
+
+Role: ``fitted`` targets enter the ABC distance; ``checked`` ones are computed and reported beside
+the fit, never fitted (``TargetSet.fitted``).
 
 Survey statistics (``survey.<measure>``) are comparable with the evaluation only from a full-scale
 run (sim/survey.py, "Scale"): from a run whose survey is marked ``comparable: false`` (or, in a
@@ -41,19 +52,24 @@ SCALAR_STATISTICS = (
     "l4l_in_progress_2021_03", "alt_complete_2021_03", "alt_in_progress_2021_03", "value_streams_2019_07",
     "rpiws_2019_07", "lead_time_baseline_hours", "lead_time_post_hours", "lead_time_reduction",
     "defects_baseline", "defects_post", "defects_reduction", "quality_final", "engagement_mean_final",
-    "morale_final", "cqc_latest_score",
+    "morale_final", "cqc_latest_score", "value_stream_selection",
 )
+CHOICES = ("top_down", "bottom_up")
+POOLED_STATISTICS = {"lead_time_reduction": ("lead_time_baseline_hours", "lead_time_post_hours")}
+POOLED_TOLERANCE = 0.0015   # a pooled target's stated observation vs its published components (rounding)
 
 
 class Target(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trust: Trust
+    trust: Literal["SASH", "LTHT", "UHCW", "SATH", "BHRUT", "all"]   # all: pooled over the trusts
     statistic: str = Field(min_length=1)
-    kind: Literal["count", "ratio", "ordinal", "ordering"]
+    kind: Literal["count", "ratio", "ordinal", "ordering", "choice"]
     observed: float | str
     source: str = Field(min_length=1)
     weight: float = Field(ge=0.0, le=100.0)
+    role: Literal["fitted", "checked"]
+    pooled: dict[Trust, tuple[float, float]] | None = None
     relation: Literal["highest", "lowest"] | None = None
     within: int = Field(1, ge=1, le=4)
     than: Trust | None = None
@@ -62,6 +78,18 @@ class Target(InputModel):
     @model_validator(mode="after")
     def _consistent(self):
         _check_statistic_name(self.statistic)
+        if (self.role == "checked") != (self.weight == 0):
+            raise ValueError(f"a {self.role} target has weight {self.weight}: a checked target is never fitted "
+                             "(weight 0), a fitted one has a weight above 0")
+        if (self.trust == "all") != (self.pooled is not None):
+            raise ValueError("a target of trust 'all' pools the trusts and needs 'pooled' (each trust's published "
+                             "(baseline, post)); only such a target has 'pooled'")
+        if self.pooled is not None:
+            self._check_pooled()
+        if (self.kind == "choice") != (self.statistic == "value_stream_selection"):
+            raise ValueError("kind 'choice' reads value_stream_selection, and value_stream_selection is a 'choice'")
+        if self.kind == "choice" and self.observed not in CHOICES:
+            raise ValueError(f"a choice target observes one of {', '.join(CHOICES)}, got '{self.observed}'")
         if self.kind in ("count", "ratio"):
             if isinstance(self.observed, str):
                 raise ValueError(f"observed must be a number for kind '{self.kind}', got '{self.observed}'")
@@ -80,6 +108,37 @@ class Target(InputModel):
             raise ValueError("relation and than are only allowed for kind 'ordering'")
         return self
 
+    def _check_pooled(self) -> None:
+        if self.statistic not in POOLED_STATISTICS or self.kind != "ratio":
+            raise ValueError(f"a pooled target reads one of {', '.join(POOLED_STATISTICS)} as a ratio")
+        if any(base <= 0 or post < 0 for base, post in self.pooled.values()):
+            raise ValueError("pooled (baseline, post) must have baseline > 0 and post >= 0")
+        if isinstance(self.observed, (int, float)) and abs(self.pooled_value(self.pooled) - self.observed) > POOLED_TOLERANCE:
+            raise ValueError(f"observed {self.observed} is not the pooling of its components "
+                             f"(1 - sum(post) / sum(baseline) = {self.pooled_value(self.pooled):.4f})")
+
+    @staticmethod
+    def pooled_value(pairs) -> float:
+        pairs = list(pairs.values()) if isinstance(pairs, dict) else list(pairs)
+        return 1.0 - sum(post for _, post in pairs) / sum(base for base, _ in pairs)
+
+    def observed_for(self, trusts) -> float:
+        """The observed value when only ``trusts`` are compared (differs from ``observed_value`` only for a
+        pooled target, pooled over the trusts present)."""
+        if self.pooled is None:
+            return self.observed_value
+        present = [self.pooled[t] for t in self.pooled if t in set(trusts)]
+        return self.pooled_value(present) if len(present) < len(self.pooled) else self.observed_value
+
+    def trusts_compared(self, trusts) -> list[str]:
+        """The trusts whose runs this target reads, among ``trusts``."""
+        trusts = [t for t in TRUST_NAMES if t in set(trusts)]
+        if self.pooled is not None:
+            return [t for t in trusts if t in self.pooled]
+        if self.than:
+            return [self.trust, self.than]
+        return trusts if self.kind == "ordering" else [self.trust]
+
     @property
     def id(self) -> str:
         suffix = f".{self.relation}" if self.kind == "ordering" else ""
@@ -91,7 +150,7 @@ class Target(InputModel):
     def observed_value(self) -> float:
         if self.kind == "ordinal":
             return float(RATINGS.index(self.observed))
-        if self.kind == "ordering":
+        if self.kind in ("ordering", "choice"):
             return 1.0
         return float(self.observed)
 
@@ -118,15 +177,21 @@ class TargetSet(InputModel):
             return self
         return self.model_copy(update={"targets": [t for t in self.targets if not is_survey_statistic(t.statistic)]})
 
+    def fitted(self) -> TargetSet:
+        """The targets the ABC distance fits (role ``fitted``); the checked ones are only reported."""
+        return self.model_copy(update={"targets": [t for t in self.targets if t.role == "fitted"]})
+
     def for_trusts(self, trusts) -> list[Target]:
-        """Targets that can be computed from runs of ``trusts`` (orderings need two or more)."""
+        """Targets that can be computed from runs of ``trusts`` (orderings need two or more; a pooled target
+        any of its trusts)."""
         trusts = set(trusts)
         return [t for t in self.targets
-                if t.trust in trusts and (t.kind != "ordering" or len(trusts) >= 2)
+                if (t.trust in trusts or (t.pooled is not None and trusts & set(t.pooled)))
+                and (t.kind != "ordering" or len(trusts) >= 2)
                 and (t.than is None or t.than in trusts)]
 
     def observed(self, trusts=TRUST_NAMES) -> dict[str, float]:
-        return {t.id: t.observed_value for t in self.for_trusts(trusts)}
+        return {t.id: t.observed_for(trusts) for t in self.for_trusts(trusts)}
 
     def weights(self, trusts=TRUST_NAMES) -> dict[str, float]:
         return {t.id: t.weight for t in self.for_trusts(trusts)}
@@ -136,7 +201,7 @@ class TargetSet(InputModel):
 
 
 def _check_statistic_name(name: str) -> None:
-    if name in SCALAR_STATISTICS:
+    if name in SCALAR_STATISTICS or name in POOLED_STATISTICS:
         return
     head, _, tail = name.partition(".")
     if head == "cqc" and tail.isdigit() and len(tail) == 4:
@@ -181,8 +246,7 @@ def check_targets_reached(targets: TargetSet, trusts, end: dt.date | None, where
 
     needed = []   # (date, target id, what)
     for target in targets.for_trusts(trusts):
-        compared = [target.trust, target.than] if target.than else (
-            [t for t in TRUST_NAMES if t in set(trusts)] if target.kind == "ordering" else [target.trust])
+        compared = target.trusts_compared(trusts)
         head, _, tail = target.statistic.partition(".")
         for trust in compared:
             scenario = load_scenario(trust)
@@ -231,6 +295,14 @@ def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
     return float(max(1, rank - target.within + 1))
 
 
+def _pooled_statistic(target: Target, summaries: dict[str, dict]) -> float:
+    base_key, post_key = POOLED_STATISTICS[target.statistic]
+    pairs = [(float(summaries[t][base_key]), float(summaries[t][post_key])) for t in target.trusts_compared(summaries)]
+    if sum(base for base, _ in pairs) <= 0:
+        return float("nan")   # no RPIW measured in any trust
+    return Target.pooled_value(pairs)
+
+
 def simulated_statistics(summaries: dict[str, dict], targets: TargetSet | None = None) -> dict[str, float]:
     """Map per-trust run summaries to the calibration statistics, keyed like ``TargetSet.observed``.
 
@@ -242,6 +314,10 @@ def simulated_statistics(summaries: dict[str, dict], targets: TargetSet | None =
         try:
             if target.kind == "ordering":
                 stats[target.id] = _ordering_statistic(target, summaries)
+            elif target.pooled is not None:
+                stats[target.id] = _pooled_statistic(target, summaries)
+            elif target.kind == "choice":
+                stats[target.id] = float(summaries[target.trust][target.statistic] == target.observed)
             else:
                 stats[target.id] = summary_value(summaries[target.trust], target.statistic)
         except (KeyError, TypeError, ValueError) as exc:
