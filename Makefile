@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples
+.PHONY: setup run test bench clean readiness-examples calibration
 
 setup: $(STAMP)
 
@@ -29,6 +29,18 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_model.py
+
+# The shipped calibration (docs/calibration.md): ABC-SMC, resumable (run it again to continue from its database;
+# it stops when converged or at --max-minutes), its posterior exported to calibration/, then the fit report over
+# 100 posterior draws at full scale, copied into calibration/report_main/.
+CALIBRATION_ARGS ?= --scale 0.5 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
+calibration: setup
+	$(BIN)/orgsim calibrate --name main $(CALIBRATION_ARGS) --posterior-dir calibration --no-report \
+	  $(if $(wildcard results/calibration/main/abc.db),--resume)
+	$(BIN)/orgsim report calibration/posterior_main.csv --draws 100 --scale 1.0 --workers 2 --out results/calibration/report_main
+	mkdir -p calibration/report_main
+	cp results/calibration/report_main/report.md results/calibration/report_main/*.png \
+	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
 
 # The shipped readiness reports (docs/readiness/): the three example profiles of scenarios/readiness/ over the shipped
 # calibration (about 3 minutes each on two cores); READINESS_POSTERIOR=defaults runs them at the default parameters.
