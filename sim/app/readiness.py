@@ -1,0 +1,5 @@
+import solara
+
+@solara.component
+def Page():
+    solara.Markdown("# readiness")
