@@ -56,6 +56,7 @@ def serve(args) -> int:
 def check_port_free(host: str, port: int) -> None:
     """A taken port is a one-line error before the server starts (uvicorn would print a traceback)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds: closed connections do not count
         try:
             probe.bind((host, port))
         except OSError as error:

@@ -62,8 +62,10 @@ class Job:
         restarted); ``new`` before it is started."""
         manifest = self.manifest
         status = manifest.get("status", "new")
-        if status == "running" and not process_alive(manifest.get("pid"), self.folder):
-            return "stopped"
+        if status == "starting" and manifest.get("pid") is None:
+            return "running"                     # the server is starting its process this instant
+        if status in ("starting", "running"):
+            return "running" if process_alive(manifest.get("pid"), manifest.get("pid_start")) else "stopped"
         return status
 
     def progress(self) -> dict:
@@ -98,19 +100,42 @@ def start_job(job: Job, argv: list[str] | None = None) -> Job:
     if job.status == "running":
         raise InputError(f"job {job.id} is running already")
     check_capacity()
-    manifest = job.manifest
-    manifest["argv"] = list(argv) if argv is not None else manifest["argv"]
-    if not manifest["argv"]:
+    if not (argv or job.manifest.get("argv")):
         raise ValueError(f"job {job.id} has no command to run")
+
+    def starting(manifest):     # written before the process starts: it reads its command from here
+        manifest.update(status="starting", argv=list(argv or manifest["argv"]), pid=None, error=None,
+                        returncode=None)
+        manifest["sessions"].append({"started": _now()})
+
+    update_manifest(job.folder, starting)
     with open(job.folder / "log.txt", "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "sim.app.jobs", str(job.folder)], stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                    cwd=PROJECT, env=_child_environment())
     threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()   # no zombie left
-    manifest.update(status="running", pid=process.pid, error=None, returncode=None)
-    manifest["sessions"].append({"started": _now(), "pid": process.pid})
-    _write_json(job.folder / "manifest.json", manifest)
+    update_manifest(job.folder, lambda manifest: _running(manifest, process.pid))
     return job
+
+
+def _running(manifest: dict, pid: int) -> None:
+    """The job's process, as whichever of the server and the job records it first (the other finds it done)."""
+    manifest.update(pid=pid, pid_start=process_start(pid))
+    manifest["sessions"][-1]["pid"] = pid
+    if manifest["status"] == "starting":
+        manifest["status"] = "running"
+
+
+def update_manifest(folder: Path, change) -> dict:
+    """Read, change and write the job's manifest under a lock: the server and the job's process both write it."""
+    import fcntl
+
+    with open(folder / ".manifest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = _read_json(folder / "manifest.json")
+        change(manifest)
+        _write_json(folder / "manifest.json", manifest)
+    return manifest
 
 
 def check_capacity() -> None:
@@ -147,19 +172,13 @@ def list_jobs(kind: str | None = None) -> list[Job]:
                   key=lambda job: job.id, reverse=True)
 
 
-def process_alive(pid: int | None, folder: Path) -> bool:
-    """Whether ``pid`` is a live (not zombie) process of this job: its command line names the job's folder, so a
-    reused pid is not mistaken for the job."""
+def process_alive(pid: int | None, started: str | None) -> bool:
+    """Whether ``pid`` is a live (not zombie) process started at ``started`` (its start time, read when it was
+    launched), so that a reused pid is not mistaken for the job."""
     if not pid:
         return False
-    proc = Path(f"/proc/{pid}")
-    if Path("/proc/self").exists():
-        try:
-            state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
-            command = (proc / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError):
-            return False
-        return state != "Z" and os.fsencode(str(folder)) in command
+    if Path("/proc/self/stat").exists():
+        return started is not None and process_start(pid) == started and _state(pid) not in ("Z", "X")
     try:                                      # no /proc (macOS): the pid alone
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -169,12 +188,27 @@ def process_alive(pid: int | None, folder: Path) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), None if there is none."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split())[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return "X"
+
+
 def zip_folder(folder: Path) -> bytes:
     """The folder as a zip archive (paths relative to its parent), without lock and temporary files."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.name != ".lock" and not path.name.endswith(".tmp"):
+            if path.is_file() and not path.name.endswith((".lock", ".tmp")):
                 archive.write(path, path.relative_to(folder.parent).as_posix())
     return buffer.getvalue()
 
@@ -198,9 +232,7 @@ def measure_progress(folder: Path, manifest: dict) -> dict:
 
 def run_job(folder: Path) -> int:
     """Run the job's command here, with a thread rewriting progress.json; record how it ended."""
-    manifest = _read_json(folder / "manifest.json")
-    manifest.update(status="running", pid=os.getpid())
-    _write_json(folder / "manifest.json", manifest)
+    manifest = update_manifest(folder, lambda manifest: _running(manifest, os.getpid()))
     finished = threading.Event()
 
     def report_progress():
@@ -228,11 +260,12 @@ def run_job(folder: Path) -> int:
     finished.set()
     progress = measure_progress(folder, manifest)
     _write_json(folder / "progress.json", {**progress, "phase": status, "updated": _now()})
-    manifest = _read_json(folder / "manifest.json")
-    manifest.update(status=status, error=error, returncode=code)
-    manifest["sessions"][-1:] = [{**(manifest["sessions"][-1] if manifest["sessions"] else {}), "ended": _now(),
-                                  "status": status}]
-    _write_json(folder / "manifest.json", manifest)
+
+    def ended(manifest):
+        manifest.update(status=status, error=error, returncode=code)
+        manifest["sessions"][-1].update(ended=_now(), status=status)
+
+    update_manifest(folder, ended)
     return code
 
 
