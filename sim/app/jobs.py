@@ -7,7 +7,8 @@
       <inputs>        the scenarios or profile the page wrote for it
       <output>/       the command's own results folder (with its own manifest.json)
 
-A job's process is ``python -m sim.app.jobs <folder>``, started in a session of its own, so that it outlives a
+A job's process is ``python -m sim.app.jobs <folder>``, run in the job's folder (so that a scenario name finds the
+job's own ``scenarios/NAME.yaml`` first) and in a session of its own, so that it outlives a
 page reload and the server itself. Pages list the jobs from disk: a reload, another browser or a new server
 finds every running and finished job. A job whose process ended without finishing (killed, the machine
 restarted) is ``stopped``; resuming it runs the same command again, and the batch runner
@@ -112,7 +113,7 @@ def start_job(job: Job, argv: list[str] | None = None) -> Job:
     with open(job.folder / "log.txt", "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "sim.app.jobs", str(job.folder)], stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                   cwd=PROJECT, env=_child_environment())
+                                   cwd=job.folder, env=_child_environment())
     threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()   # no zombie left
     update_manifest(job.folder, lambda manifest: _running(manifest, process.pid))
     return job
@@ -289,7 +290,7 @@ def run_whatif(argv: list[str], output: Path) -> int:
         from sim.experiments.batch import read_runs
 
         runs = read_runs(output)
-        labels = {0: "base", 1: "variant"}
+        labels = {0: f"{argv[1]} (base)", 1: argv[2]}        # compare BASE VARIANT ...
         write_ensemble_contributions(runs.assign(trust=runs["arm"].map(labels)), output)
     return code
 

@@ -13,6 +13,7 @@ import solara
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz, make_plot_component
+from mesa.visualization.utils import update_counter
 
 from sim.app.paths import trust_scenarios
 from sim.experiments.compare import CQC_LIMITS
@@ -64,15 +65,17 @@ def training_status(model: LiveTrust) -> np.ndarray:
 @solara.component
 def NetworkView(model: LiveTrust):
     """The sampled teams' ties this week (darker: returned), members coloured by training, ringed if practising."""
-    net, sample = model.network, model.sample
+    update_counter.get()          # redrawn at every step SolaraViz renders, as Mesa's own components are
+    sample = model.sample
+    source, target, returned_tie = _tie_snapshot(model.network)
     index = np.full(model.staff.n, -1)
     index[sample] = np.arange(len(sample))
-    inside = (index[net.source] >= 0) & (index[net.target] >= 0)
+    inside = (index[source] >= 0) & (index[target] >= 0)
     figure = Figure(figsize=(6, 6))
     ax = figure.subplots()
     for returned, colour in ((False, "#dddddd"), (True, "#888888")):
-        ties = inside & (net.reciprocated == returned)
-        segments = np.stack([model.positions[index[net.source[ties]]], model.positions[index[net.target[ties]]]], 1)
+        ties = inside & (returned_tie == returned)
+        segments = np.stack([model.positions[index[source[ties]]], model.positions[index[target[ties]]]], 1)
         ax.add_collection(LineCollection(segments, colors=colour, linewidths=0.6, zorder=1))
     status, practising = training_status(model), model.staff.practising[sample]
     for name, colour in TRAINING_COLOURS.items():
@@ -80,18 +83,32 @@ def NetworkView(model: LiveTrust):
         ax.scatter(*model.positions[mine].T, s=50, c=colour, label=name, zorder=2,
                    edgecolors=np.where(practising[mine], "black", "white"), linewidths=np.where(practising[mine], 2, 0.5))
     ax.scatter([], [], s=50, c="white", edgecolors="black", linewidths=2, label="practising (ring)")
-    ax.set_title(f"{model.trust.name}, week {model.week} ({model.date}): {len(sample)} staff of {SAMPLE_TEAMS} teams,"
-                 f" their ties ({int(inside.sum())})", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, -0.16), ncol=3, frameon=False)
+    figure.suptitle(f"{model.trust.name}, week {model.week} ({model.date}): {len(sample)} staff of {SAMPLE_TEAMS} teams,"
+                    f" their ties ({int(inside.sum())})", fontsize=9, y=0.99)
     ax.set_axis_off()
     ax.set_aspect("equal")
-    figure.tight_layout()
+    # legend at the top: SolaraViz's grid cell may cut the figure's bottom off
+    figure.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.95), ncol=3,
+                  frameon=False)
+    figure.subplots_adjust(left=0.02, right=0.98, top=0.84, bottom=0.02)
     return solara.FigureMatplotlib(figure, format="png")
+
+
+def _tie_snapshot(network, tries: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ties' sources, targets and returns as one consistent set: SolaraViz steps the model on another thread,
+    which may be replacing the tie arrays while the page reads them (then read again; no ties if it never settles)."""
+    for _ in range(tries):
+        source, target, returned = network.source, network.target, network.reciprocated
+        if len(source) == len(target) == len(returned):
+            return source, target, returned
+    empty = np.empty(0, dtype=np.int64)
+    return empty, empty, np.empty(0, dtype=bool)
 
 
 @solara.component
 def ReporterTable(model: LiveTrust):
     """This week's value of every weekly reporter (sim/reporters.py)."""
+    update_counter.get()
     frame = model.datacollector.get_model_vars_dataframe()
     if frame.empty:
         solara.Text("Press Step or Play: the reporters are collected at the end of each week.")

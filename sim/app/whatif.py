@@ -25,12 +25,16 @@ ENSEMBLE_DEFAULTS = {"sets": 10, "replicates": 2, "scale": 0.25, "end": "", "wor
                      "parameters": next(iter(PARAMETER_SOURCES))}
 
 
-def load_base(source: str, name: str, folder: Path) -> tuple[str, str, object]:
-    """(the base as ``orgsim compare`` takes it, as the variant's ``base:`` names it, the base scenario)."""
+def load_base(source: str, name: str, folder: Path) -> tuple[str, object]:
+    """The base as ``orgsim compare`` and the variant's ``base:`` name it, and the base scenario. A readiness
+    profile's scenario is written into ``folder`` as NAME.yaml (the job runs in the folder above it, where
+    scenarios/NAME.yaml is found by name)."""
     if source == "trust":
-        return name, name, load_scenario(name)
-    path = levers.write_profile_base(name, folder)
-    return str(path), path.name, load_scenario(str(path))
+        return name, load_scenario(name)
+    written = levers.write_profile_base(name, folder)
+    scenario = load_scenario(str(written))
+    path = written.rename(folder / f"{scenario.name}.yaml")
+    return path.stem, load_scenario(str(path))
 
 
 def ensemble_arguments(settings: dict) -> list[str]:
@@ -68,20 +72,18 @@ def submit(source: str, name: str, lever_values: dict, base_values: dict, settin
     end = dt.date.fromisoformat(options[options.index("--end") + 1]) if "--end" in options else None
     with tempfile.TemporaryDirectory() as scratch:
         scenarios = Path(scratch) / "scenarios"
-        base_arg, base_ref, base = load_base(source, name, scenarios)
-        document = levers.variant_document(base.name, base_ref, base_values, lever_values)
+        base_name, base = load_base(source, name, scenarios)
+        document = levers.variant_document(base.name, base_name, base_values, lever_values)
         if not levers.changed_groups(document):
             raise InputError("the variant is the base: change at least one lever")
-        variant = levers.write_variant(document, scenarios / "variant.yaml")
+        variant = levers.write_variant(document, scenarios / f"{document['name']}.yaml")
         for scenario in (base, variant):
             check_run_end(scenario, end)
         title = f"{name}: {', '.join(levers.GROUP_LABELS[g] for g in levers.changed_groups(document))} changed"
         job = jobs.create_job("whatif", title, output="compare", batch="compare",
                               inputs={"source": source, "name": name, "variant": document, "ensemble": settings})
         shutil.copytree(scenarios, job.folder / "scenarios")
-    base_arg = base_arg if source == "trust" else str(job.folder / "scenarios" / "base.yaml")
-    argv = ["compare", base_arg, str(job.folder / "scenarios" / "variant.yaml"), *options,
-            "--out", str(job.output), "--no-progress"]
+    argv = ["compare", base_name, variant.name, *options, "--out", str(job.output), "--no-progress"]
     return jobs.start_job(job, argv)
 
 
@@ -249,6 +251,6 @@ def Page():
 
 def _try_base(source: str, name: str, scratch: Path):
     try:
-        return load_base(source, name, scratch / name)[2], ""
+        return load_base(source, name, scratch / name)[1], ""
     except (InputError, ValueError) as exc:
         return None, str(exc)
