@@ -11,6 +11,7 @@ import os
 import socket
 from pathlib import Path
 
+from sim.argtypes import add_workers_option
 from sim.errors import InputError
 
 DEFAULT_PORT = 8765
@@ -35,15 +36,17 @@ def register(subparsers) -> None:
                         help="address to listen on (127.0.0.1: this computer only; 0.0.0.0 opens it to the network)")
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     parser.add_argument("--jobs", type=Path, help="folder of the app's jobs (default results/app/jobs in the project)")
+    add_workers_option(parser, "runs of each job the pages start (their default, changeable on the page)")
     parser.set_defaults(handler=serve)
 
 
 def serve(args) -> int:
     check_port_free(args.host, args.port)
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"      # read when solara is imported: set it first
-    if args.jobs:
-        from sim.app.paths import JOBS_ENV
+    from sim.app.paths import JOBS_ENV, WORKERS_ENV
 
+    os.environ[WORKERS_ENV] = str(args.workers)
+    if args.jobs:
         os.environ[JOBS_ENV] = str(args.jobs.resolve())
     from solara.__main__ import run
 

@@ -17,6 +17,13 @@ POSTERIOR = PROJECT / "calibration" / "posterior_main.csv"
 SCENARIOS = PROJECT / "scenarios"
 BROWSABLE = ("results", "calibration", "docs")
 JOBS_ENV = "ORGSIM_APP_JOBS"          # set by `orgsim app --jobs DIR` for the server it starts
+WORKERS_ENV = "ORGSIM_APP_WORKERS"    # set by `orgsim app --workers N`
+
+
+def default_workers() -> int:
+    """The pages' default --workers for a job (`orgsim app --workers N`), 1 to 2 (the machine's cores)."""
+    text = os.environ.get(WORKERS_ENV, "1")
+    return min(max(int(text), 1), 2) if text.isdigit() else 1
 
 
 def jobs_dir() -> Path:

@@ -18,7 +18,7 @@ import yaml
 
 from sim.app import jobs
 from sim.app.levers import profile_path
-from sim.app.paths import POSTERIOR, readiness_profiles
+from sim.app.paths import POSTERIOR, default_workers, readiness_profiles
 from sim.app.widgets import FieldError, Heading, JobPanel, JobPicker, Para
 from sim.errors import InputError
 from sim.readiness.analysis import OUTCOMES
@@ -33,7 +33,7 @@ CHOICES = {            # questions answered by picking (the others are typed, an
     "value_streams": ["top_down", "bottom_up", "not_decided"],
 }
 CULTURE = ["shared_values", "values_based_recruitment", "reflective_routines"]
-RUN_DEFAULTS = {"posterior": True, "sets": 20, "replicates": 2, "scale": 0.25, "workers": 1,
+RUN_DEFAULTS = {"posterior": True, "sets": 20, "replicates": 2, "scale": 0.25, "workers": default_workers(),
                 "outcome": "quality_final"}
 
 

@@ -14,14 +14,15 @@ from pathlib import Path
 import solara
 
 from sim.app import jobs, levers
-from sim.app.paths import POSTERIOR, readiness_profiles, trust_scenarios
+from sim.app.paths import POSTERIOR, default_workers, readiness_profiles, trust_scenarios
 from sim.app.widgets import FieldError, Figure, JobPanel, JobPicker, Table
 from sim.errors import InputError
 from sim.scenario import check_run_end, load_scenario
 
 PARAMETER_SOURCES = {"calibrated posterior (calibration/posterior_main.csv)": str(POSTERIOR),
                      "default parameters (uncalibrated)": None}
-ENSEMBLE_DEFAULTS = {"sets": 10, "replicates": 2, "scale": 0.25, "end": "", "workers": 1, "seed": 20150701,
+ENSEMBLE_DEFAULTS = {"sets": 10, "replicates": 2, "scale": 0.25, "end": "", "workers": default_workers(),
+                     "seed": 20150701,
                      "parameters": next(iter(PARAMETER_SOURCES))}
 
 
