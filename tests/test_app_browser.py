@@ -146,6 +146,7 @@ def test_a_bad_readiness_answer_shows_the_command_lines_message_under_its_questi
            "200; allowed: a whole number, 200-100000" in error.inner_text()
     box, question = error.bounding_box(), staff.bounding_box()
     assert 0 < box["y"] - question["y"] < 150                        # right under the question it names
+    error.scroll_into_view_if_needed()
     shoot(page, "readiness_error")
 
 
