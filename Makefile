@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples calibration
+.PHONY: setup run test bench clean readiness-examples calibration app
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ run: setup
 
 test: setup
 	$(BIN)/pytest
+
+# The local web app (what-if, readiness, one run live, results): http://127.0.0.1:8765/ (docs/app.md)
+app: setup
+	$(BIN)/orgsim app
 
 bench: setup
 	$(BIN)/python benchmarks/bench_model.py

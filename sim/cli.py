@@ -3,7 +3,7 @@
     orgsim run SCENARIO... [--seed N] [--params FILE] [--out DIR] [--scale S]
     orgsim run --all                      (the five trusts; what `make run` calls)
 
-Other subcommands (calibrate, report, sweep, sensitivity, compare) are registered by their packages.
+Other subcommands (calibrate, report, sweep, sensitivity, compare, readiness, app) are registered by their packages.
 Bad input exits with status 2 and one message naming the file, the field and what is allowed.
 """
 
@@ -24,7 +24,7 @@ from sim.params import default_params, load_params
 from sim.runner import TRUSTS, AtomicFolder, check_out_path, manifest, simulate, write_run
 from sim.scenario import check_run_end, load_scenario
 
-SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli", "sim.readiness.cli")
+SUBCOMMAND_MODULES = ("sim.calibration.cli", "sim.experiments.cli", "sim.readiness.cli", "sim.app.cli")
 
 
 def _date(text: str) -> dt.date:
