@@ -107,7 +107,7 @@ def test_every_page_loads_and_the_live_model_steps(app, page):
     page.get_by_text("Time: 0.0").first.wait_for(timeout=WAIT_MS)     # SolaraViz's clock of the model
     page.get_by_role("button", name="Step").click()
     page.get_by_text(re.compile(r"Time: [1-9]")).first.wait_for(timeout=WAIT_MS)   # it stepped
-    assert page.locator(".reporter-table").first.is_visible()
+    page.locator(".reporter-table").first.wait_for(timeout=WAIT_MS)   # the weekly reporters, shown after the step
     shoot(page, "live")
 
 

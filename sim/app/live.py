@@ -109,14 +109,16 @@ def _tie_snapshot(network, tries: int = 5) -> tuple[np.ndarray, np.ndarray, np.n
 def ReporterTable(model: LiveTrust):
     """This week's value of every weekly reporter (sim/reporters.py)."""
     update_counter.get()
-    frame = model.datacollector.get_model_vars_dataframe()
-    if frame.empty:
+    # SolaraViz steps the model on another thread, which may be appending this week's values while the page
+    # reads them: show the last week every reporter has
+    columns = model.datacollector.model_vars
+    weeks = min((len(values) for values in columns.values()), default=0)
+    if weeks == 0:
         solara.Text("Press Step or Play: the reporters are collected at the end of each week.")
         return
-    latest = frame.iloc[-1]
-    rows = "".join(f"<tr><td>{name}</td><td style='text-align:right'>{_shown(latest[name])}</td></tr>"
+    rows = "".join(f"<tr><td>{name}</td><td style='text-align:right'>{_shown(columns[name][weeks - 1])}</td></tr>"
                    for name in REPORTERS)
-    solara.HTML(tag="table", unsafe_innerHTML=f"<tr><th>reporter</th><th>week {len(frame) - 1}</th></tr>{rows}",
+    solara.HTML(tag="table", unsafe_innerHTML=f"<tr><th>reporter</th><th>week {weeks - 1}</th></tr>{rows}",
                 style="font-size: 12px; width: 100%", classes=["reporter-table"])
 
 
