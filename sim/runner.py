@@ -263,7 +263,7 @@ class AtomicFolder:
         for kind in ("partial", "old"):
             for leftover in self.out.parent.glob(f"{glob.escape(self.out.name)}.{kind}-*"):
                 pid = leftover.name.rpartition("-")[2]
-                if not pid.isdigit() or _alive(int(pid)):
+                if not pid.isdigit() or pid_alive(int(pid)):
                     continue
                 if kind == "old" and not self.out.exists():
                     leftover.rename(self.out)
@@ -292,7 +292,8 @@ def is_run_folder(folder: Path) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

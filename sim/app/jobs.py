@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sim.app.paths import PROJECT, jobs_dir
 from sim.errors import InputError
+from sim.runner import pid_alive
 
 MAX_RUNNING = 2                    # the machine's two cores: a third job would only slow the others
 ID_PATTERN = re.compile(r"\d{8}-\d{6}-[a-z]+-[0-9a-f]{4}")
@@ -180,13 +181,7 @@ def process_alive(pid: int | None, started: str | None) -> bool:
         return False
     if Path("/proc/self/stat").exists():
         return started is not None and process_start(pid) == started and _state(pid) not in ("Z", "X")
-    try:                                      # no /proc (macOS): the pid alone
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+    return pid_alive(pid)                     # no /proc (macOS): the pid alone
 
 
 def process_start(pid: int) -> str | None:
