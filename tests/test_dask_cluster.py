@@ -111,3 +111,15 @@ def test_sweep_through_a_jobqueue_cluster_equals_the_local_sweep(tmp_path):
     assert "local: 1 job(s) of 2 worker(s) submitted" in result.stdout
     pd.testing.assert_frame_equal(read_runs(tmp_path / "local"), read_runs(tmp_path / "jobs"))
     assert read_manifest(tmp_path / "jobs")["sessions"][-1]["backend"].startswith("dask tcp://")
+
+
+def test_every_command_that_takes_a_scheduler_takes_the_cluster_options():
+    from sim.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    with_scheduler = {name for name, command in commands.items()
+                      if any("--scheduler" in action.option_strings for action in command._actions)}
+    assert with_scheduler >= {"sweep", "sensitivity", "compare", "validate", "discover", "calibrate", "report"}
+    for name in with_scheduler:
+        options = {option for action in commands[name]._actions for option in action.option_strings}
+        assert {"--cluster", "--cluster-config"} <= options, name

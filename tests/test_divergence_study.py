@@ -55,7 +55,9 @@ def test_the_study_runs_at_tiny_size_and_analyses_the_gap(tmp_path):
     assert len(gap) == len(data["parameters"]) * len(data["outputs"]["final"])
     variance = pd.read_csv(out / "analysis" / "variance.csv")
     assert "SASH - SATH" in set(variance["case"])
-    assert (out / "analysis" / "sobol_SASH_SATH.png").is_file()
+    assert (out / "analysis" / "sobol_SASH_SATH.png").is_file() and (out / "analysis" / "gaps.png").is_file()
+    gaps = pd.read_csv(out / "analysis" / "gaps.csv")
+    assert list(gaps["output"]) == data["outputs"]["final"] and gaps["gap_mean"].notna().all()
 
 
 def test_gaps_pair_the_runs_of_two_cases_at_the_same_point_and_replicate(tmp_path):
@@ -78,3 +80,15 @@ def test_bad_gaps_and_posteriors_are_refused(tmp_path, fields, words):
     path = write_experiment(tmp_path, scenarios=["SASH", "SATH"], **fields)
     with pytest.raises(InputError, match=words.replace("[", r"\[").replace("]", r"\]")):
         load_experiment(str(path))
+
+
+def test_gap_table_gives_the_means_the_interval_and_the_spread(tmp_path):
+    experiment = load_experiment(str(write_experiment(tmp_path, scenarios=["SASH", "SATH"], gaps=[["SASH", "SATH"]],
+                                                      outputs={"final": ["quality_final"]})))
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame([{"case": case, "point": p, "replicate": r, "quality_final": base + p / 100 + rng.normal(0, .01)}
+                         for case, base in (("SATH", 1.0), ("SASH", 3.0)) for p in range(100) for r in range(2)])
+    table = sensitivity.gap_table(experiment, sensitivity.with_gaps(experiment, runs)).iloc[0]
+    assert table["gap_mean"] == pytest.approx(2.0, abs=0.01) and table["points"] == 100
+    assert table["mean_first"] - table["mean_second"] == pytest.approx(table["gap_mean"])
+    assert table["q05"] <= table["ci_low"] < 2.0 < table["ci_high"] <= table["q95"]

@@ -138,7 +138,9 @@ def run_sensitivity(args) -> int:
                                   seed=experiment.design.seed)
     noise = sensitivity.variance_decomposition(runs, experiment.outputs.final, conf_level=args.conf_level,
                                                num_resamples=args.resamples, seed=experiment.design.seed)
-    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates, noise, adaptive)
+    gaps = sensitivity.gap_table(experiment, runs, seed=experiment.design.seed) if experiment.gaps else None
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates, noise, adaptive,
+                                         gaps)
     print(sensitivity.headline(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\nshare of a run's variance: parameters and seed noise; noise left in the replicate means")
     print(noise[["case", "output", "replicates", "parameters", "seed_shared", "seed_point", "noise_in_means",
@@ -146,6 +148,9 @@ def run_sensitivity(args) -> int:
     for line in sensitivity.advice(indices, experiment.replicates) or ["no flags: indices in range, distinguishable "
                                                                       "from zero where ranked, ranking stable"]:
         print(f"* {line}")
+    if gaps is not None:
+        print("\nthe gaps, mean over the design [95% interval of the mean] (q05..q95 of the points)")
+        print(gaps.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
