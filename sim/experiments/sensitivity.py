@@ -16,7 +16,9 @@ drawn, with what to do about them (``advice``):
   of them agree with the estimate (``top_agreement``; ``rank_low``..``rank_high`` is its 90% bootstrap
   rank interval; ``top_stability`` the share of resamples with the very same top set);
 - ``noisy means``: more than ``NOISY_MEANS`` of the variance of the output's replicate means (what the
-  indices are computed from) is still seed noise (``variance_decomposition``).
+  indices are computed from) is still seed noise (``variance_decomposition``);
+- ``undefined: output constant``: a Sobol index that is not a number because the output takes one value over the
+  whole design (nothing to apportion, e.g. a mechanism neither case has).
 
 A stochastic model's output varies with its parameters and with its seed. ``variance_decomposition``
 separates the two from the replicates (a two-way analysis of variance of points x replicates, as common
@@ -50,6 +52,7 @@ TOP = 3                     # the ranking checked for convergence: which paramet
 STABLE_SHARE = 0.9          # the share of bootstrap resamples that must agree on them
 NOISY_MEANS = 0.1          # the share of the replicate means' variance that may be seed noise
 OUTSIDE, WIDE, UNSETTLED, NOISY = "outside [0,1]", "CI wider than index", "rank not converged", "noisy means"
+UNDEFINED = "undefined: output constant"
 
 
 def with_gaps(experiment: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
@@ -150,6 +153,9 @@ def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100
             Y = means[output].to_numpy(dtype=float)
             if experiment.design.kind == "sobol":
                 output_rows = _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed)
+                if np.nanmax(Y) == np.nanmin(Y):    # no variance: a share of it is 0/0, not SALib's 0
+                    for row in output_rows:
+                        row.update(value=np.nan, conf=np.nan)
             else:
                 output_rows = _morris_rows(problem, X, Y, experiment, num_resamples, conf_level, seed)
             ranks, stability = bootstrap_ranks(problem, X, Y, experiment, num_resamples, seed)
@@ -303,13 +309,14 @@ def flag_indices(indices: pd.DataFrame, noise: pd.DataFrame | None = None) -> pd
     outside = final & bounded & ((value < 0) | (value > 1))
     wide = final & conf.notna() & (conf > value.abs())
     unsettled = final & (indices.get("top_agreement", pd.Series(np.nan, indices.index)).astype(float) < STABLE_SHARE)
+    undefined = final & bounded & value.isna()
     noisy = pd.Series(False, indices.index)
     if noise is not None and len(noise):
         share = noise.set_index(["case", "output"])["noise_in_means"]
         keys = pd.MultiIndex.from_frame(indices[["case", "output"]])
         noisy = final & pd.Series(share.reindex(keys).to_numpy() > NOISY_MEANS, indices.index)
-    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u), (NOISY, n)) if hit]
-             for o, w, u, n in zip(outside, wide, unsettled, noisy)]
+    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u), (NOISY, n), (UNDEFINED, c)) if hit]
+             for o, w, u, n, c in zip(outside, wide, unsettled, noisy, undefined)]
     indices["flags"] = ["; ".join(f) for f in flags]
     return indices
 
@@ -321,7 +328,7 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
     size = "design.samples (" + ("N base samples" if (indices["method"] == "sobol").any() else "trajectories r") + ")"
     more_replicates = f"replicates (now {replicates})" if replicates else "replicates"
     count = {flag: int(flagged["flags"].str.contains(flag, regex=False).sum())
-             for flag in (OUTSIDE, WIDE, UNSETTLED, NOISY)}
+             for flag in (OUTSIDE, WIDE, UNSETTLED, NOISY, UNDEFINED)}
     if count[OUTSIDE]:
         lines.append(f"{count[OUTSIDE]} Sobol index(es) outside [0, 1]: these estimates are sampling error. Double "
                      f"{size}; an ST above 1 (or S1 above ST) says the model's own noise inflates the indices: "
@@ -337,6 +344,10 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
                      f"bootstrap resamples disagree (the same top {TOP} in as few as {stability.min():.0%} of "
                      f"resamples, {worst[0]} / {worst[1]}; aim for {STABLE_SHARE:.0%}). Double {size} until the "
                      f"ranking holds; raise {more_replicates} if the output is noisy.")
+    if count[UNDEFINED]:
+        outputs = sorted(set(flagged.loc[flagged["flags"].str.contains(UNDEFINED, regex=False), "output"]))
+        lines.append(f"{count[UNDEFINED]} Sobol index(es) undefined: {', '.join(outputs)} take(s) one value over the "
+                     "whole design (per case), so there is no variance to apportion; such an output can be left out.")
     if replicates == 1:
         lines.append("One replicate per point: the seed's noise cannot be told from the parameters' effects, and the "
                      "indices rank both. Use replicates: 2 or more (common random numbers) and read variance.csv.")
