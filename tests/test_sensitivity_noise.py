@@ -105,3 +105,5 @@ def test_an_output_that_never_varies_has_its_sobol_indices_flagged_undefined(tmp
     assert constant["value"].isna().all() and constant["flags"].str.contains("undefined: output constant").all()
     assert not final.loc[final["output"] == "quality_final", "flags"].str.contains("undefined").any()
     assert any("staff take(s) one value" in line for line in sensitivity.advice(indices, replicates=1))
+    rounding = crossed_runs(parameters_sd=0.0, shared_sd=0.0, point_sd=1e-15)   # a sum over weeks, rounded
+    assert np.isnan(sensitivity.variance_decomposition(rounding, ["quality_final"], num_resamples=0)["parameters"][0])

@@ -153,7 +153,7 @@ def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100
             Y = means[output].to_numpy(dtype=float)
             if experiment.design.kind == "sobol":
                 output_rows = _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed)
-                if np.nanmax(Y) == np.nanmin(Y):    # no variance: a share of it is 0/0, not SALib's 0
+                if np.nanmax(Y) - np.nanmin(Y) <= _rounding(Y):    # no variance: a share of it is 0/0, not SALib's 0
                     for row in output_rows:
                         row.update(value=np.nan, conf=np.nan)
             else:
@@ -393,6 +393,11 @@ def variance_decomposition(runs: pd.DataFrame, outputs: list[str], conf_level: f
     return pd.DataFrame(rows)
 
 
+def _rounding(Y: np.ndarray) -> float:
+    """Differences this small are floating-point rounding (of a sum over weeks), not variation."""
+    return 1e-9 * max(1.0, float(np.nanmax(np.abs(Y))) if np.isfinite(Y).any() else 1.0)
+
+
 def _variance_components(Y: np.ndarray) -> dict:
     """Shares of a run's variance from a points x replicates table (see ``variance_decomposition``)."""
     points, replicates = Y.shape
@@ -407,7 +412,7 @@ def _variance_components(Y: np.ndarray) -> dict:
     seed_shared = max((points * replicate_means.var(ddof=1) - ms_residual) / points, 0.0)
     parameters = max((replicates * point_means.var(ddof=1) - ms_residual) / replicates, 0.0)
     total = parameters + seed_shared + seed_point
-    if total <= 0:
+    if total <= _rounding(Y) ** 2:
         return {**empty, "run_variance": 0.0}
     means_variance = parameters + seed_point / replicates
     needed = (np.inf if parameters == 0 else
