@@ -20,6 +20,7 @@ from tqdm import tqdm
 from sim.argtypes import add_workers_option, positive_int, scale, seed
 from sim.context import build_context
 from sim.errors import InputError
+from sim.experiments.cluster import dask_backend
 from sim.params import default_params, load_params
 from sim.runner import TRUSTS, AtomicFolder, check_out_path, manifest, simulate, write_run
 from sim.scenario import check_run_end, load_scenario
@@ -177,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with dask_backend(args):    # --cluster: the command runs on a dask-jobqueue cluster, as --scheduler
+            return args.handler(args)
     except InputError as exc:
         print(f"orgsim: error: {exc}", file=sys.stderr)
         return 2

@@ -88,3 +88,22 @@ def test_sensitivity_writes_and_prints_the_decomposition(tmp_path):
     assert (variance["run_variance"] == 0).equals(shares.isna())        # an output that never varies: no shares
     assert (out / "analysis" / "variance_SATH.png").is_file()
     assert "## Seed noise and parameters" in (out / "analysis" / "summary.md").read_text()
+
+
+def test_an_output_that_never_varies_has_its_sobol_indices_flagged_undefined(tmp_path):
+    path = write_experiment(tmp_path, parameters={"rpiw_effect": {}, "relapse_rate": {}},
+                            design={"kind": "sobol", "samples": 16}, outputs={"final": ["quality_final", "staff"]})
+    experiment = load_experiment(str(path))
+    from sim.experiments.designs import sample_points
+
+    points = sample_points(experiment)
+    runs = pd.DataFrame([{"case": "SATH", "point": p, "replicate": 0, "staff": 4200.0,
+                          "quality_final": points.loc[p, "rpiw_effect"]} for p in range(len(points))])
+    indices = sensitivity.analyse(experiment, runs, num_resamples=10)
+    final = indices[(indices["n"] == 16) & indices["index"].isin(["S1", "ST"])]
+    constant = final[final["output"] == "staff"]
+    assert constant["value"].isna().all() and constant["flags"].str.contains("undefined: output constant").all()
+    assert not final.loc[final["output"] == "quality_final", "flags"].str.contains("undefined").any()
+    assert any("staff take(s) one value" in line for line in sensitivity.advice(indices, replicates=1))
+    rounding = crossed_runs(parameters_sd=0.0, shared_sd=0.0, point_sd=1e-15)   # a sum over weeks, rounded
+    assert np.isnan(sensitivity.variance_decomposition(rounding, ["quality_final"], num_resamples=0)["parameters"][0])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sim.argtypes import add_workers_option, positive_float, positive_int, seed
 from sim.errors import InputError
+from sim.experiments.cluster import add_cluster_options
 
 from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
 from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate, chosen_trusts, run_directory
@@ -60,6 +61,7 @@ def register(subparsers) -> None:
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
     add_workers_option(cal, "simulations")
     cal.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://10.0.0.5:8786): sample on that cluster")
+    add_cluster_options(cal)
     cal.add_argument("--leave-out", metavar="TRUST",
                      help=f"calibrate without this trust ({', '.join(TRUST_NAMES)}); 'all': the five leave-one-trust-out "
                           "calibrations in turn, named NAME_TRUST (NAME default loto), each resumed where it stopped "
@@ -92,6 +94,7 @@ def register(subparsers) -> None:
     rep.add_argument("--seed", type=seed, default=1, help="base seed of the ensemble (1)")
     add_workers_option(rep, "ensemble runs")
     rep.add_argument("--scheduler", help="Dask scheduler address: run the ensemble on that cluster")
+    add_cluster_options(rep)
     rep.add_argument("--validate", type=Path, metavar="DIR",
                      help="an `orgsim validate --posterior` folder (validate.csv) whose claims the report lists")
     rep.add_argument("--sbc", type=Path, metavar="DIR",

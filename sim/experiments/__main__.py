@@ -5,6 +5,7 @@ import sys
 
 from sim.errors import InputError
 from sim.experiments.cli import register
+from sim.experiments.cluster import dask_backend
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,7 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with dask_backend(args):
+            return args.handler(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

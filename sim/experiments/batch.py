@@ -36,8 +36,10 @@ name and renamed, a series file before its runs file, a part before the run file
 deleted, so a crash or ``kill -9`` loses no finished run and never corrupts what is written; the
 next session clears what such a kill leaves half-done. Local workers end themselves within a second
 if their sweep dies. Calling ``run_batch`` again with the same specs resumes: finished runs are
-read back, not recomputed. Calling it with different specs on the same folder is refused, and so
-is a second writer while the first still runs.
+read back, not recomputed. Specs whose first runs are exactly the folder's runs extend it (an adaptive
+Sobol design doubling N reuses every finished run); an earlier, smaller batch of the folder
+(``fingerprints`` in the manifest) reads its own runs back. Any other specs on the same folder are
+refused, and so is a second writer while the first still runs.
 """
 
 from __future__ import annotations
@@ -141,9 +143,10 @@ def run_batch(
     _check_options(specs, workers, chunk_size)
     manifest = build_manifest(specs, outputs, description)
     store = ResultStore(Path(out_dir)) if out_dir is not None else MemoryStore()
-    store.open(manifest)
+    store.open(manifest, lambda count: specs_fingerprint(specs[:count], outputs))
     try:
-        done = store.done_run_indices()
+        mine = {spec.run_index for spec in specs}
+        done = store.done_run_indices() & mine      # a folder extended beyond these specs holds more
         todo = [spec for spec in specs if spec.run_index not in done]
         store.start_session(workers=workers, scheduler=scheduler, done_before=len(done), todo=len(todo))
         try:
@@ -155,8 +158,12 @@ def run_batch(
             store.end_session(f"failed: {error}")
             raise
         store.end_session("complete")
-        return BatchResult(store.runs(), store.series() if outputs.series else None,
-                           len(specs), len(done), len(todo), store.directory)
+        runs = store.runs()
+        series = store.series() if outputs.series else None
+        if len(runs) > len(specs):
+            runs = runs[runs["run_index"].isin(mine)].reset_index(drop=True)
+            series = series[series["run_index"].isin(mine)].reset_index(drop=True) if series is not None else None
+        return BatchResult(runs, series, len(specs), len(done), len(todo), store.directory)
     finally:
         store.close()
 
@@ -301,7 +308,7 @@ class MemoryStore:
         self._rows: list[dict] = []
         self._series: list[pd.DataFrame] = []
 
-    def open(self, manifest: dict) -> None:
+    def open(self, manifest: dict, fingerprint_of_first=None) -> None:
         self.manifest = manifest
 
     def done_run_indices(self) -> set[int]:
@@ -343,9 +350,10 @@ class ResultStore:
         self._lock = None
         self._added: dict[str, tuple[dict, pd.DataFrame | None]] = {}   # written singly, not yet packed
 
-    def open(self, manifest: dict) -> None:
+    def open(self, manifest: dict, fingerprint_of_first=None) -> None:
         """Lock the folder (held until ``close``), clear what a killed writer left half-done, check or
-        write the manifest. A file, or a folder of other files, is refused before anything is written."""
+        write the manifest. A file, or a folder of other files, is refused before anything is written.
+        ``fingerprint_of_first(n)``: the fingerprint of the first n of the new specs, to extend the folder's runs."""
         if self.directory.exists() and not self.directory.is_dir():
             raise InputError(f"{self.directory}: is a file, not a folder; choose another --out")
         if self.directory.is_dir() and not self.manifest_path.exists() and \
@@ -360,25 +368,38 @@ class ResultStore:
             raise InputError(f"{self.directory}: cannot create the results folder "
                              f"({why_not_created(self.directory, error)}); choose another --out") from None
         try:
-            self._open_locked(manifest)
+            self._open_locked(manifest, fingerprint_of_first)
         except BaseException:
             self.close()
             raise
 
-    def _open_locked(self, manifest: dict) -> None:
+    def _open_locked(self, manifest: dict, fingerprint_of_first) -> None:
+        manifest["fingerprints"] = {str(manifest["runs"]): manifest["fingerprint"]}
         if self.manifest_path.exists():
             self.manifest = self._read_manifest()
             if self.manifest.get("fingerprint") != manifest["fingerprint"]:
-                raise InputError(
-                    f"{self.directory} holds results of different runs (another experiment definition, "
-                    "scale, seed or outputs); choose another --out folder or delete that one"
-                )
+                self._extend(manifest, fingerprint_of_first)
         else:
             self.manifest = manifest
             self._write_manifest()
         self.runs_dir.mkdir(exist_ok=True)
         self.series_dir.mkdir(exist_ok=True)
         self._remove_debris()
+
+    def _extend(self, manifest: dict, fingerprint_of_first) -> None:
+        """Accept specs that extend the folder's runs (the folder's are their first runs, exactly: an adaptive
+        design doubling its N) or that are an earlier, smaller batch of this folder; refuse any other."""
+        stored, count = self.manifest, int(self.manifest.get("runs", 0))
+        history = stored.get("fingerprints", {str(count): stored.get("fingerprint")})
+        if manifest["runs"] > count and fingerprint_of_first and fingerprint_of_first(count) == stored.get("fingerprint"):
+            self.manifest = {**manifest, "created": stored.get("created"), "sessions": stored.get("sessions", []),
+                             "fingerprints": {**history, **manifest["fingerprints"]}}
+            self._write_manifest()
+        elif history.get(str(manifest["runs"])) != manifest["fingerprint"]:
+            raise InputError(
+                f"{self.directory} holds results of different runs (another experiment definition, "
+                "scale, seed or outputs); choose another --out folder or delete that one"
+            )
 
     def _take_lock(self) -> None:
         import fcntl
@@ -440,7 +461,7 @@ class ResultStore:
 
     def end_session(self, status: str) -> None:
         self.manifest["sessions"][-1].update(ended=_now(), status=status)
-        self.manifest["complete"] = status == "complete"
+        self.manifest["complete"] = status == "complete" and len(self.done_run_indices()) >= self.manifest["runs"]
         self._write_manifest()
 
     @property

@@ -13,11 +13,14 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from sim.argtypes import add_workers_option, positive_int, scale, seed
+import pandas as pd
+
+from sim.argtypes import add_workers_option, positive_float, positive_int, scale, seed
 from sim.errors import InputError
 from sim.experiments import compare as comparison
 from sim.experiments import discover, sensitivity, validate
 from sim.experiments.batch import BatchResult, OutputSelection, run_batch
+from sim.experiments.cluster import add_cluster_options
 from sim.experiments.designs import experiment_cases, experiment_specs, sample_points
 from sim.experiments.outputs import DEFAULT_COMPARE_OUTPUTS, write_sweep_summary
 from sim.experiments.schema import Experiment, load_experiment
@@ -39,6 +42,13 @@ def register(subparsers) -> None:
     analysis.add_argument("--resamples", type=positive_int, default=100,
                           help="bootstrap resamples for the intervals (100)")
     analysis.add_argument("--conf-level", type=float, default=0.95, help="confidence level of the intervals (0.95)")
+    analysis.add_argument("--adaptive", action="store_true",
+                          help="Sobol: start at design.samples and double N until S1, ST and their ranking move by at "
+                               "most --tolerance between successive N (reusing every finished run)")
+    analysis.add_argument("--tolerance", type=positive_float, default=0.05,
+                          help="--adaptive: largest change of any S1 or ST between successive N (0.05)")
+    analysis.add_argument("--max-n", type=positive_int, default=1024,
+                          help="--adaptive: largest N, a power of two (1024)")
     analysis.set_defaults(handler=run_sensitivity)
 
     what_if = subparsers.add_parser("compare", help="compare variant scenarios with a base scenario, with common random numbers")
@@ -65,6 +75,7 @@ def register(subparsers) -> None:
 def _add_runner_options(parser: argparse.ArgumentParser, default_out: str = "results/<experiment name>") -> None:
     add_workers_option(parser)
     parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://scheduler-host:8786): run on that cluster")
+    add_cluster_options(parser)
     parser.add_argument("--out", type=Path, help=f"results folder (default {default_out}); re-running resumes it")
     parser.add_argument("--max-runs", type=positive_int, default=DEFAULT_MAX_RUNS,
                         help=f"refuse designs needing more runs than this ({DEFAULT_MAX_RUNS})")
@@ -112,14 +123,24 @@ def run_sensitivity(args) -> int:
                          "orgsim sensitivity needs a sobol or morris design (use orgsim sweep for others)")
     if not 0 < args.conf_level < 1:
         raise InputError(f"--conf-level must be between 0 and 1 (got {args.conf_level})")
-    result = _run_experiment(experiment, args)
-    if result is None:
-        return 130
-    indices = sensitivity.analyse(experiment, result.runs, num_resamples=args.resamples, conf_level=args.conf_level,
+    adaptive = None
+    if args.adaptive:
+        outcome = _run_adaptive(experiment, args)
+        if outcome is None:
+            return 130
+        experiment, result, adaptive = outcome
+    else:
+        result = _run_experiment(experiment, args)
+        if result is None:
+            return 130
+    runs = sensitivity.with_gaps(experiment, result.runs)
+    indices = sensitivity.analyse(experiment, runs, num_resamples=args.resamples, conf_level=args.conf_level,
                                   seed=experiment.design.seed)
-    noise = sensitivity.variance_decomposition(result.runs, experiment.outputs.final, conf_level=args.conf_level,
+    noise = sensitivity.variance_decomposition(runs, experiment.outputs.final, conf_level=args.conf_level,
                                                num_resamples=args.resamples, seed=experiment.design.seed)
-    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates, noise)
+    gaps = sensitivity.gap_table(experiment, runs, seed=experiment.design.seed) if experiment.gaps else None
+    written = sensitivity.write_analysis(indices, result.out_dir / "analysis", experiment.replicates, noise, adaptive,
+                                         gaps)
     print(sensitivity.headline(indices).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\nshare of a run's variance: parameters and seed noise; noise left in the replicate means")
     print(noise[["case", "output", "replicates", "parameters", "seed_shared", "seed_point", "noise_in_means",
@@ -127,8 +148,54 @@ def run_sensitivity(args) -> int:
     for line in sensitivity.advice(indices, experiment.replicates) or ["no flags: indices in range, distinguishable "
                                                                       "from zero where ranked, ranking stable"]:
         print(f"* {line}")
+    if gaps is not None:
+        print("\nthe gaps, mean over the design [95% interval of the mean] (q05..q95 of the points)")
+        print(gaps.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
+
+
+def _run_adaptive(experiment: Experiment, args):
+    """Double N from design.samples until the indices are stable within --tolerance (or N reaches --max-n), each
+    round extending the same results folder; (the experiment at the final N, its runs, the rounds) or None."""
+    start = experiment.design.samples
+    if experiment.design.kind != "sobol":
+        raise InputError(f"--adaptive doubles a Sobol design's N; {args.experiment} has design.kind "
+                         f"{experiment.design.kind}")
+    if args.max_n & (args.max_n - 1) or args.max_n < start:
+        raise InputError(f"--max-n {args.max_n}: give a power of two at least design.samples ({start})")
+    sizes = [start << k for k in range((args.max_n // start).bit_length())]
+    at = [experiment.model_copy(update={"design": experiment.design.model_copy(update={"samples": n})})
+          for n in sizes]
+    cases, points = len(experiment_cases(experiment)), len(sample_points(at[-1]))
+    check_run_budget(cases * points * experiment.replicates, args.max_runs,
+                     f"at --max-n {args.max_n}: {cases} case(s) x {points} point(s) x {experiment.replicates} "
+                     "replicate(s)")
+    out_dir = args.out or RESULTS_DIR / experiment.name
+    outputs = OutputSelection(tuple(experiment.outputs.final), tuple(experiment.outputs.series))
+    rounds, before = [], None
+    for number, current in enumerate(at):
+        print(f"adaptive round {number + 1}: N = {sizes[number]}", flush=True)
+        description = {"experiment": current.model_dump(mode="json"), "experiment_source": str(args.experiment),
+                       "adaptive": {"sizes": sizes[: number + 1], "tolerance": args.tolerance, "max_n": args.max_n}}
+        result = _run(experiment_specs(current, sizes[: number + 1]), out_dir, outputs, description, args)
+        if result is None:
+            return None
+        values = sensitivity.sobol_values(current, sensitivity.with_gaps(current, result.runs))
+        if before is not None:
+            change = sensitivity.round_changes(before, values, args.tolerance)
+            rounds.append(change.assign(previous_n=sizes[number - 1], n=sizes[number]))
+            print(change.drop(columns="moved").to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+            if change["stable"].all():
+                print(f"converged at N = {sizes[number]} (tolerance {args.tolerance:g})")
+                break
+        before = values
+    else:
+        print(f"not converged by --max-n {args.max_n}: the indices still move by more than {args.tolerance:g}")
+    table = pd.concat(rounds, ignore_index=True) if rounds else pd.DataFrame(
+        columns=["case", "output", "max_change_S1", "max_change_ST", "rank_changes", "moved", "stable", "previous_n",
+                 "n"])
+    return current, result, {"rounds": table, "tolerance": args.tolerance, "max_n": args.max_n}
 
 
 def _run_experiment(experiment: Experiment, args) -> BatchResult | None:

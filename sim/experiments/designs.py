@@ -16,8 +16,10 @@ import pandas as pd
 from SALib.sample import latin, morris, sobol
 
 from sim.experiments.batch import RunSpec
-from sim.experiments.schema import Experiment, ParameterVariation, parameter_bounds, parameter_variations
-from sim.params import default_params
+from sim.experiments.schema import (Experiment, ParameterVariation, parameter_bounds, parameter_variations,
+                                   posterior_medians)
+from sim.calibration.priors import split_particle
+from sim.experiments.compare import changes_from_base, root_trust
 from sim.scenario import deep_merge
 
 
@@ -106,32 +108,59 @@ def count_runs(experiment: Experiment) -> int:
     return len(experiment_cases(experiment)) * len(sample_points(experiment)) * experiment.replicates
 
 
-def experiment_specs(experiment: Experiment) -> list[RunSpec]:
-    points = sample_points(experiment)
-    defaults = default_params()
+def base_parameters(experiment: Experiment) -> tuple[dict[str, float], dict[str, dict]]:
+    """The values of the parameters not varied (the defaults, or the posterior's weighted medians with
+    ``posterior:``) and the per-trust scenario overrides of the posterior's medians (``{trust: overrides}``)."""
+    trusts = sorted({root_trust(scenario) for scenario in experiment.scenarios})
+    return split_particle(posterior_medians(experiment), trusts)
+
+
+def _trust_base(scenario: str, trust_overrides: dict[str, dict]) -> dict:
+    """A scenario's per-trust posterior overrides, with the scenario's own changes to its trust on top (as in
+    ``orgsim compare``: a what-if's own pace stays its own)."""
+    base = trust_overrides.get(root_trust(scenario))
+    return deep_merge(base, changes_from_base(scenario)) if base else {}
+
+
+def experiment_specs(experiment: Experiment, sizes: list[int] | None = None) -> list[RunSpec]:
+    """The runs of the design, numbered case-major (case, then point, then replicate).
+
+    ``sizes`` (an adaptive Sobol analysis: N0 < N1 < ... = ``design.samples``) numbers them round by round instead:
+    first exactly the runs of the N0 design alone, then for each larger N the runs of its new points (case-major
+    within the round). A Saltelli sample of N base samples is the first rows of the one of 2N (same scramble seed),
+    so the runs of a smaller design are a prefix of a larger one's and its results folder extends.
+    """
+    points = sample_points(experiment).to_dict("records")
+    per_sample = len(points) // experiment.design.samples if sizes else len(points)
+    ends = [size * per_sample for size in sizes] if sizes else [len(points)]
+    defaults, trust_overrides = base_parameters(experiment)
+    cases = experiment_cases(experiment)
+    bases = [_trust_base(case.scenario, trust_overrides) for case in cases]
     specs = []
-    for case_index, case in enumerate(experiment_cases(experiment)):
-        for point_index, point in enumerate(points.to_dict("records")):
-            levers = {name: lever.value(point.pop(name)) for name, lever in experiment.context.items()}
-            params = {**defaults, **point}
-            overrides = case.overrides
-            for name, value in levers.items():
-                overrides = deep_merge(overrides, experiment.context[name].overrides(value))
-            for replicate in range(experiment.replicates):
-                run_index = len(specs)
-                specs.append(
-                    RunSpec(
-                        run_index=run_index,
-                        scenario=case.scenario,
-                        overrides=overrides,
-                        params=params,
-                        seed_index=replicate if experiment.common_random_numbers else run_index,
-                        base_seed=experiment.seed,
-                        scale=experiment.scale,
-                        end=experiment.end,
-                        labels={"case": case.label, "case_index": case_index, "point": point_index,
-                                "replicate": replicate, **{f"factor_{k}": v for k, v in case.levels.items()},
-                                **{f"context_{k}": v for k, v in levers.items()}},
+    for start, end in zip([0, *ends[:-1]], ends):
+        for case_index, (case, case_base) in enumerate(zip(cases, bases)):
+            for point_index in range(start, end):
+                point = dict(points[point_index])
+                levers = {name: lever.value(point.pop(name)) for name, lever in experiment.context.items()}
+                params = {**defaults, **point}
+                overrides = deep_merge(case_base, case.overrides) if case_base else case.overrides
+                for name, value in levers.items():
+                    overrides = deep_merge(overrides, experiment.context[name].overrides(value))
+                for replicate in range(experiment.replicates):
+                    run_index = len(specs)
+                    specs.append(
+                        RunSpec(
+                            run_index=run_index,
+                            scenario=case.scenario,
+                            overrides=overrides,
+                            params=params,
+                            seed_index=replicate if experiment.common_random_numbers else run_index,
+                            base_seed=experiment.seed,
+                            scale=experiment.scale,
+                            end=experiment.end,
+                            labels={"case": case.label, "case_index": case_index, "point": point_index,
+                                    "replicate": replicate, **{f"factor_{k}": v for k, v in case.levels.items()},
+                                    **{f"context_{k}": v for k, v in levers.items()}},
+                        )
                     )
-                )
     return specs

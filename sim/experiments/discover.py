@@ -39,6 +39,7 @@ import sim
 from sim.argtypes import add_workers_option, positive_int
 from sim.errors import InputError
 from sim.experiments.batch import read_manifest, read_runs
+from sim.experiments.cluster import add_cluster_options
 from sim.experiments.figures import pyplot, save
 from sim.runner import AtomicFolder, git_commit, write_json
 from sim.scenario import RATINGS
@@ -586,6 +587,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_OUT}/<experiment>-<name>)")
     add_workers_option(parser, "runs of an experiment given instead of a results folder")
     parser.add_argument("--scheduler", help="Dask scheduler address: run an experiment's runs on that cluster")
+    add_cluster_options(parser)
     parser.add_argument("--max-runs", type=positive_int, default=20_000,
                         help="refuse an experiment needing more runs than this (20000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError
+from sim.quality import TERMS as QUALITY_TERMS
 from sim.reporters import REPORTERS
 from sim.survey import network_measures
 
@@ -104,6 +105,8 @@ def output_label(name: str) -> str:
         return f"CQC rating, {name[4:]} inspection"
     if name.startswith("survey_"):
         return f"Dec 2018 survey: {name[7:].replace('_', ' ')}"
+    if name.startswith("quality_contributions_"):
+        return f"{name[22:]}: its part of the change in quality (bands)"
     return name
 
 
@@ -132,7 +135,8 @@ def survey_measures() -> tuple[str, ...]:
 def is_known_final_output(name: str) -> bool:
     is_cqc_year = name.startswith("cqc_") and name[4:].isdigit() and len(name) == 8
     is_survey = name.startswith("survey_") and name.removeprefix("survey_") in survey_measures()
-    return name in FINAL_OUTPUTS or is_cqc_year or is_survey
+    is_contribution = name.startswith("quality_contributions_") and name[22:] in QUALITY_TERMS   # a mechanism's part
+    return name in FINAL_OUTPUTS or is_cqc_year or is_survey or is_contribution
 
 
 def is_numeric_output(name: str) -> bool:
@@ -146,7 +150,8 @@ def check_output_names(final: list[str], series: list[str], where: str) -> None:
     if unknown_final:
         raise InputError(
             f"{where}: unknown output(s) {', '.join(unknown_final)} in outputs.final; "
-            f"allowed: {', '.join(FINAL_OUTPUTS)}, cqc_<year> and "
+            f"allowed: {', '.join(FINAL_OUTPUTS)}, quality_contributions_<term> for {', '.join(QUALITY_TERMS)}, "
+            "cqc_<year> and "
             f"survey_<measure> for {', '.join(survey_measures())}"
         )
     unknown_series = [name for name in series if name not in known_series_outputs()]

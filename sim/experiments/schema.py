@@ -117,6 +117,24 @@ class ContextLever(Strict):
         return nested
 
 
+class PosteriorBase(Strict):
+    """Parameters from a calibration posterior (a CSV or parquet file of weighted parameter sets, as ``orgsim compare
+    --posterior`` reads): every parameter not varied is set at the posterior's weighted median (per-trust
+    ``TRUST.field`` columns too, on every scenario built on that trust), and a varied parameter given without
+    ``low``/``high`` spans the posterior's weighted quantiles ``range`` (its documented range if the posterior does
+    not vary it). A relative ``file`` is read from the current folder, else from the repository."""
+
+    file: str
+    range: tuple[float, float] = (0.05, 0.95)
+
+    @model_validator(mode="after")
+    def _quantiles(self):
+        low, high = self.range
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"range must be two quantiles 0 <= low < high <= 1 (got {list(self.range)})")
+        return self
+
+
 class Experiment(Strict):
     name: str
     description: str = ""
@@ -131,6 +149,8 @@ class Experiment(Strict):
     scale: float = Field(default=1.0, gt=0, le=1)
     end: dt.date | None = None
     outputs: Outputs = Field(default_factory=Outputs)
+    posterior: PosteriorBase | None = None
+    gaps: list[tuple[str, str]] = Field(default_factory=list)   # [A, B]: also analyse A - B, run for run
 
     @field_validator("name")
     @classmethod
@@ -168,8 +188,60 @@ def load_experiment(name_or_path: str) -> Experiment:
         experiment = Experiment.model_validate(data)
     except ValidationError as error:
         raise InputError(f"{path}: {validation_message(error)}") from None
+    experiment = with_posterior_ranges(experiment, str(path))
     check_experiment(experiment, str(path))
     return experiment
+
+
+def posterior_path(posterior: PosteriorBase) -> Path:
+    path = Path(posterior.file)
+    if not path.is_absolute() and not path.exists():
+        path = SHIPPED_EXPERIMENTS.parent / path
+    return path
+
+
+def posterior_sets(experiment: Experiment, where: str = "experiment"):
+    """The posterior's parameter sets (every parameter, TRUST.field columns and ``weight``), or None."""
+    if experiment.posterior is None:
+        return None
+    from sim.experiments.compare import load_parameter_sets
+
+    path = posterior_path(experiment.posterior)
+    if not path.is_file():
+        raise InputError(f"{where}: posterior.file: {experiment.posterior.file} not found (looked in the current "
+                         f"folder and {SHIPPED_EXPERIMENTS.parent})")
+    return load_parameter_sets(str(path))
+
+
+def posterior_medians(experiment: Experiment) -> dict[str, float]:
+    """The posterior's weighted median of every column (parameters and TRUST.field), or {} without a posterior."""
+    from sim.experiments.compare import weighted_quantile
+
+    sets = posterior_sets(experiment)
+    if sets is None:
+        return {}
+    weights = sets["weight"].to_numpy(dtype=float)
+    return {column: weighted_quantile(sets[column].to_numpy(dtype=float), weights, 0.5)
+            for column in sets.columns if column != "weight"}
+
+
+def with_posterior_ranges(experiment: Experiment, where: str) -> Experiment:
+    """The experiment with every varied range left open (no low/high, no values) set to the posterior's quantiles."""
+    sets = posterior_sets(experiment, where)
+    if sets is None:
+        return experiment
+    from sim.experiments.compare import weighted_quantile
+
+    weights = sets["weight"].to_numpy(dtype=float)
+    variations = dict(parameter_variations(experiment))
+    for name, variation in variations.items():
+        if variation.values is not None or variation.low is not None or variation.high is not None:
+            continue
+        if name in sets and sets[name].nunique() > 1:
+            values = sets[name].to_numpy(dtype=float)
+            low, high = (weighted_quantile(values, weights, q) for q in experiment.posterior.range)
+            variations[name] = variation.model_copy(update={"low": low, "high": high})
+    return experiment.model_copy(update={"parameters": variations})
 
 
 def check_experiment(experiment: Experiment, where: str) -> None:
@@ -187,6 +259,19 @@ def check_experiment(experiment: Experiment, where: str) -> None:
     _check_context(experiment, where)
     _check_design(experiment, variations, where)
     _check_cases(experiment, where)
+    _check_gaps(experiment, where)
+
+
+def _check_gaps(experiment: Experiment, where: str) -> None:
+    from sim.experiments.designs import experiment_cases
+
+    labels = [case.label for case in experiment_cases(experiment)]
+    for number, (first, second) in enumerate(experiment.gaps):
+        unknown = [label for label in (first, second) if label not in labels]
+        if unknown or first == second:
+            raise InputError(f"{where}: gaps[{number}]: {first} - {second}: "
+                             + (f"{', '.join(unknown)} is not a case of this experiment; cases: {', '.join(labels)}"
+                                if unknown else "give two different cases"))
 
 
 def _check_cases(experiment: Experiment, where: str) -> None:

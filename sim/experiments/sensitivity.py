@@ -16,7 +16,9 @@ drawn, with what to do about them (``advice``):
   of them agree with the estimate (``top_agreement``; ``rank_low``..``rank_high`` is its 90% bootstrap
   rank interval; ``top_stability`` the share of resamples with the very same top set);
 - ``noisy means``: more than ``NOISY_MEANS`` of the variance of the output's replicate means (what the
-  indices are computed from) is still seed noise (``variance_decomposition``).
+  indices are computed from) is still seed noise (``variance_decomposition``);
+- ``undefined: output constant``: a Sobol index that is not a number because the output takes one value over the
+  whole design (nothing to apportion, e.g. a mechanism neither case has).
 
 A stochastic model's output varies with its parameters and with its seed. ``variance_decomposition``
 separates the two from the replicates (a two-way analysis of variance of points x replicates, as common
@@ -50,6 +52,75 @@ TOP = 3                     # the ranking checked for convergence: which paramet
 STABLE_SHARE = 0.9          # the share of bootstrap resamples that must agree on them
 NOISY_MEANS = 0.1          # the share of the replicate means' variance that may be seed noise
 OUTSIDE, WIDE, UNSETTLED, NOISY = "outside [0,1]", "CI wider than index", "rank not converged", "noisy means"
+UNDEFINED = "undefined: output constant"
+
+
+def with_gaps(experiment: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs and, for every pair [A, B] of ``gaps``, one row per design point and replicate holding A - B for every
+    final output (case ``"A - B"``): the runs of the two cases at the same point and replicate are paired (with
+    common random numbers they share their seed, so the gap is not blurred by two different random streams)."""
+    outputs = [name for name in experiment.outputs.final if name in runs]
+    frames = [runs]
+    for first, second in experiment.gaps:
+        keys = ["point", "replicate"]
+        a = runs[runs["case"] == first].set_index(keys)[outputs]
+        b = runs[runs["case"] == second].set_index(keys)[outputs]
+        gap = (a.astype(float) - b.astype(float).reindex(a.index)).reset_index()
+        frames.append(gap.assign(case=f"{first} - {second}"))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else runs
+
+
+def gap_table(experiment: Experiment, runs: pd.DataFrame, seed: int = 0, num_resamples: int = 1000) -> pd.DataFrame:
+    """Per gap [A, B] and output: the mean of A, of B and of A - B over the design (each point's replicate mean,
+    points equally weighted: the average over the varied parameters' ranges), a 95% bootstrap interval of the mean
+    gap (points resampled) and where 90% of the points' gaps fall (``q05``, ``q95``: the spread over the ranges).
+    ``runs`` as from ``with_gaps``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for first, second in experiment.gaps:
+        label = f"{first} - {second}"
+        for output in experiment.outputs.final:
+            means = {case: runs[runs["case"] == case].groupby("point")[output].mean().to_numpy(dtype=float)
+                     for case in (first, second, label)}
+            gaps = means[label][~np.isnan(means[label])]
+            boot = [rng.choice(gaps, len(gaps)).mean() for _ in range(num_resamples)] if len(gaps) else [np.nan]
+            rows.append({"gap": label, "output": output, "mean_first": np.nanmean(means[first]),
+                         "mean_second": np.nanmean(means[second]), "gap_mean": gaps.mean() if len(gaps) else np.nan,
+                         "ci_low": np.quantile(boot, 0.025), "ci_high": np.quantile(boot, 0.975),
+                         "q05": np.quantile(gaps, 0.05) if len(gaps) else np.nan,
+                         "q95": np.quantile(gaps, 0.95) if len(gaps) else np.nan, "points": len(gaps)})
+    return pd.DataFrame(rows)
+
+
+def plot_gaps(table: pd.DataFrame):
+    """Per gap, a bar per output: the mean gap with its 95% interval (thick) and where 90% of the design's points
+    fall (thin): which mechanisms carry the difference between the two cases."""
+    from sim.experiments.figures import pyplot
+
+    plt = pyplot()
+    gaps = list(dict.fromkeys(table["gap"]))
+    figure, axes = plt.subplots(1, len(gaps), figsize=(7.5 * len(gaps), 0.45 * table["output"].nunique() + 1.8),
+                                squeeze=False)
+    for ax, gap in zip(axes[0], gaps):
+        rows = table[table["gap"] == gap].iloc[::-1]
+        positions = np.arange(len(rows))
+        colours = ["tab:green" if v > 0 else "tab:red" for v in rows["gap_mean"]]
+        ax.barh(positions, rows["gap_mean"], color=colours, alpha=0.7, height=0.6)
+        ax.errorbar(rows["gap_mean"], positions, xerr=[rows["gap_mean"] - rows["q05"], rows["q95"] - rows["gap_mean"]],
+                    fmt="none", color="grey", lw=1, capsize=3)
+        ax.errorbar(rows["gap_mean"], positions, xerr=[rows["gap_mean"] - rows["ci_low"],
+                                                       rows["ci_high"] - rows["gap_mean"]],
+                    fmt="none", color="black", lw=3)
+        for position, r in zip(positions, rows.itertuples()):
+            ax.annotate(f"{r.gap_mean:+.2f}", (max(r.q95, r.gap_mean), position), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=7)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_yticks(positions, [output_label(o) for o in rows["output"]], fontsize=8)
+        ax.set_xlabel(f"{gap} (mean over the design; thick: 95% interval of the mean, thin: 90% of the points)",
+                      fontsize=8)
+        ax.set_title(f"Gap {gap}, run for run (same seeds)", fontsize=10)
+    figure.tight_layout()
+    return figure
 
 
 def point_means(runs: pd.DataFrame, outputs: list[str], n_points: int) -> dict[str, pd.DataFrame]:
@@ -82,6 +153,9 @@ def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100
             Y = means[output].to_numpy(dtype=float)
             if experiment.design.kind == "sobol":
                 output_rows = _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed)
+                if np.nanmax(Y) - np.nanmin(Y) <= _rounding(Y):    # no variance: a share of it is 0/0, not SALib's 0
+                    for row in output_rows:
+                        row.update(value=np.nan, conf=np.nan)
             else:
                 output_rows = _morris_rows(problem, X, Y, experiment, num_resamples, conf_level, seed)
             ranks, stability = bootstrap_ranks(problem, X, Y, experiment, num_resamples, seed)
@@ -91,6 +165,90 @@ def analyse(experiment: Experiment, runs: pd.DataFrame, num_resamples: int = 100
             rows += [{"case": case, "output": output, **row} for row in output_rows]
     noise = variance_decomposition(runs, outputs, num_resamples=0)
     return flag_indices(pd.DataFrame(rows, columns=INDEX_COLUMNS), noise)
+
+
+def sobol_values(experiment: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
+    """S1 and ST of the replicate means of every case, output and parameter at the design's N, without intervals:
+    one row per case, output and parameter (columns ``S1``, ``ST``). For comparing successive N (``round_changes``)."""
+    problem = salib_problem(experiment)
+    points = len(sample_points(experiment))
+    rows = []
+    for case, means in point_means(runs[runs["point"] < points], experiment.outputs.final, points).items():
+        for output in experiment.outputs.final:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                result = sobol_analysis.analyze(problem, means[output].to_numpy(dtype=float), num_resamples=2, seed=0,
+                                                calc_second_order=experiment.design.second_order)
+            rows += [{"case": case, "output": output, "parameter": name, "S1": result["S1"][i], "ST": result["ST"][i]}
+                     for i, name in enumerate(problem["names"])]
+    return pd.DataFrame(rows)
+
+
+def round_changes(before: pd.DataFrame, after: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Per case and output, how much the indices moved from one N to the next (``sobol_values`` of each):
+    ``max_change_S1``, ``max_change_ST`` (largest absolute change over the parameters), ``rank_changes`` (the
+    parameters that changed place in the ranking by ST among those whose ST exceeds ``tolerance`` at either N; the
+    others are read as tied, not influential) and ``stable`` (both changes within ``tolerance`` and no rank change)."""
+    keys = ["case", "output", "parameter"]
+    both = before.set_index(keys).join(after.set_index(keys), lsuffix="_before", rsuffix="_after").reset_index()
+    rows = []
+    for (case, output), table in both.groupby(["case", "output"], sort=False):
+        change = {index: float(np.nanmax(np.abs(table[f"{index}_after"] - table[f"{index}_before"])))
+                  for index in ("S1", "ST")}
+        ranked = table[(table["ST_before"] > tolerance) | (table["ST_after"] > tolerance)]
+        order_before = list(ranked.sort_values("ST_before", ascending=False, kind="stable")["parameter"])
+        order_after = list(ranked.sort_values("ST_after", ascending=False, kind="stable")["parameter"])
+        moved = [name for name, other in zip(order_before, order_after) if name != other]
+        rows.append({"case": case, "output": output, "max_change_S1": change["S1"], "max_change_ST": change["ST"],
+                     "rank_changes": len(moved), "moved": ", ".join(moved),
+                     "stable": bool(max(change.values()) <= tolerance and not moved)})
+    return pd.DataFrame(rows)
+
+
+def adaptive_markdown(rounds: pd.DataFrame, tolerance: float, max_n: int) -> list[str]:
+    """The section of summary.md on the adaptive rounds: per round and output the changes and the verdict."""
+    final = rounds[rounds["n"] == rounds["n"].max()]
+    converged = bool(len(final)) and final["stable"].all()
+    verdict = (f"converged at N = {rounds['n'].max()}: every S1 and ST moved by at most {tolerance:g} from "
+               f"N = {rounds['n'].max() // 2}, and the ranking by ST did not change" if converged else
+               f"NOT converged by N = {rounds['n'].max() if len(rounds) else '-'} (--max-n {max_n}): raise --max-n, "
+               "or read the indices with their flags")
+    lines = ["## Adaptive N", "", f"N doubles until the indices and their ranking are stable within {tolerance:g} "
+             f"between successive N; {verdict}.", "",
+             "| N | case | output | max change S1 | max change ST | rank changes | stable |", "|---|---|---|---|---|---|---|"]
+    for r in rounds.itertuples():
+        lines.append(f"| {r.previous_n} -> {r.n} | {r.case} | {r.output} | {r.max_change_S1:.3f} | "
+                     f"{r.max_change_ST:.3f} | {r.rank_changes}{f' ({r.moved})' if r.moved else ''} | "
+                     f"{'yes' if r.stable else 'no'} |")
+    return lines + [""]
+
+
+def plot_adaptive(rounds: pd.DataFrame, tolerance: float):
+    """Per case, the largest change of S1 and of ST against N for every output, with the tolerance."""
+    from sim.plots import style
+
+    cases = list(dict.fromkeys(rounds["case"]))
+    figure, axes = output_grid(len(cases), 5.5, 3.8)
+    for ax, case in zip(axes, cases):
+        table = rounds[rounds["case"] == case]
+        for number, (output, line) in enumerate(table.groupby("output", sort=False)):
+            look = style(number)
+            change = line[["max_change_S1", "max_change_ST"]].max(axis=1)
+            ax.plot(line["n"], change, marker=look["marker"], linestyle=look["linestyle"], color=look["color"],
+                    label=output_label(output))
+            unstable = ~line["stable"].to_numpy()
+            ax.plot(line["n"][unstable], change[unstable], "o", mfc="none", mec="red", ms=9)
+        ax.axhline(tolerance, color="grey", linestyle="--", linewidth=0.8, label=f"tolerance {tolerance:g}")
+        ax.set_xscale("log", base=2)
+        sizes = sorted(table["n"].unique())
+        ax.set_xticks(sizes, [str(size) for size in sizes])
+        ax.minorticks_off()
+        ax.set(xlabel="base samples N (change from N/2)", ylabel="largest change of S1 or ST")
+        ax.set_title(case, fontsize=9)
+        ax.legend(fontsize=6)
+    figure.suptitle("Adaptive N: how much the indices moved when N doubled (red ring: not stable)")
+    figure.tight_layout()
+    return figure
 
 
 def _main_index(problem, X, Y, experiment) -> np.ndarray:
@@ -151,13 +309,14 @@ def flag_indices(indices: pd.DataFrame, noise: pd.DataFrame | None = None) -> pd
     outside = final & bounded & ((value < 0) | (value > 1))
     wide = final & conf.notna() & (conf > value.abs())
     unsettled = final & (indices.get("top_agreement", pd.Series(np.nan, indices.index)).astype(float) < STABLE_SHARE)
+    undefined = final & bounded & value.isna()
     noisy = pd.Series(False, indices.index)
     if noise is not None and len(noise):
         share = noise.set_index(["case", "output"])["noise_in_means"]
         keys = pd.MultiIndex.from_frame(indices[["case", "output"]])
         noisy = final & pd.Series(share.reindex(keys).to_numpy() > NOISY_MEANS, indices.index)
-    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u), (NOISY, n)) if hit]
-             for o, w, u, n in zip(outside, wide, unsettled, noisy)]
+    flags = [[name for name, hit in ((OUTSIDE, o), (WIDE, w), (UNSETTLED, u), (NOISY, n), (UNDEFINED, c)) if hit]
+             for o, w, u, n, c in zip(outside, wide, unsettled, noisy, undefined)]
     indices["flags"] = ["; ".join(f) for f in flags]
     return indices
 
@@ -169,7 +328,7 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
     size = "design.samples (" + ("N base samples" if (indices["method"] == "sobol").any() else "trajectories r") + ")"
     more_replicates = f"replicates (now {replicates})" if replicates else "replicates"
     count = {flag: int(flagged["flags"].str.contains(flag, regex=False).sum())
-             for flag in (OUTSIDE, WIDE, UNSETTLED, NOISY)}
+             for flag in (OUTSIDE, WIDE, UNSETTLED, NOISY, UNDEFINED)}
     if count[OUTSIDE]:
         lines.append(f"{count[OUTSIDE]} Sobol index(es) outside [0, 1]: these estimates are sampling error. Double "
                      f"{size}; an ST above 1 (or S1 above ST) says the model's own noise inflates the indices: "
@@ -185,6 +344,10 @@ def advice(indices: pd.DataFrame, replicates: int | None = None) -> list[str]:
                      f"bootstrap resamples disagree (the same top {TOP} in as few as {stability.min():.0%} of "
                      f"resamples, {worst[0]} / {worst[1]}; aim for {STABLE_SHARE:.0%}). Double {size} until the "
                      f"ranking holds; raise {more_replicates} if the output is noisy.")
+    if count[UNDEFINED]:
+        outputs = sorted(set(flagged.loc[flagged["flags"].str.contains(UNDEFINED, regex=False), "output"]))
+        lines.append(f"{count[UNDEFINED]} Sobol index(es) undefined: {', '.join(outputs)} take(s) one value over the "
+                     "whole design (per case), so there is no variance to apportion; such an output can be left out.")
     if replicates == 1:
         lines.append("One replicate per point: the seed's noise cannot be told from the parameters' effects, and the "
                      "indices rank both. Use replicates: 2 or more (common random numbers) and read variance.csv.")
@@ -230,6 +393,11 @@ def variance_decomposition(runs: pd.DataFrame, outputs: list[str], conf_level: f
     return pd.DataFrame(rows)
 
 
+def _rounding(Y: np.ndarray) -> float:
+    """Differences this small are floating-point rounding (of a sum over weeks), not variation."""
+    return 1e-9 * max(1.0, float(np.nanmax(np.abs(Y))) if np.isfinite(Y).any() else 1.0)
+
+
 def _variance_components(Y: np.ndarray) -> dict:
     """Shares of a run's variance from a points x replicates table (see ``variance_decomposition``)."""
     points, replicates = Y.shape
@@ -244,7 +412,7 @@ def _variance_components(Y: np.ndarray) -> dict:
     seed_shared = max((points * replicate_means.var(ddof=1) - ms_residual) / points, 0.0)
     parameters = max((replicates * point_means.var(ddof=1) - ms_residual) / replicates, 0.0)
     total = parameters + seed_shared + seed_point
-    if total <= 0:
+    if total <= _rounding(Y) ** 2:
         return {**empty, "run_variance": 0.0}
     means_variance = parameters + seed_point / replicates
     needed = (np.inf if parameters == 0 else
@@ -348,14 +516,27 @@ def summary_markdown(indices: pd.DataFrame, replicates: int | None = None, noise
 
 
 def write_analysis(indices: pd.DataFrame, out_dir: Path, replicates: int | None = None,
-                   noise: pd.DataFrame | None = None) -> list[Path]:
+                   noise: pd.DataFrame | None = None, adaptive: dict | None = None,
+                   gaps: pd.DataFrame | None = None) -> list[Path]:
     """Write indices.csv (with the flags), summary.md (the headline and what to do) and the figures; with ``noise``
-    (a ``variance_decomposition``) also variance.csv and variance_<case>.png."""
+    (a ``variance_decomposition``) also variance.csv and variance_<case>.png; with ``adaptive`` (``rounds``: the
+    ``round_changes`` of every round with ``previous_n`` and ``n``, ``tolerance``, ``max_n``) adaptive.csv, a section
+    of summary.md and adaptive.png; with ``gaps`` (a ``gap_table``) gaps.csv and gaps.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "indices.csv"
     indices.to_csv(csv_path, index=False)
-    (out_dir / "summary.md").write_text(summary_markdown(indices, replicates, noise))
+    summary = summary_markdown(indices, replicates, noise)
+    if adaptive is not None:
+        summary += "\n" + "\n".join(adaptive_markdown(adaptive["rounds"], adaptive["tolerance"], adaptive["max_n"]))
+    (out_dir / "summary.md").write_text(summary)
     written = [csv_path, out_dir / "summary.md"]
+    if gaps is not None and len(gaps):
+        gaps.to_csv(out_dir / "gaps.csv", index=False, float_format="%.6g")
+        written += [out_dir / "gaps.csv", save(plot_gaps(gaps), out_dir / "gaps.png")]
+    if adaptive is not None and len(adaptive["rounds"]):
+        adaptive["rounds"].to_csv(out_dir / "adaptive.csv", index=False, float_format="%.6g")
+        written += [out_dir / "adaptive.csv",
+                    save(plot_adaptive(adaptive["rounds"], adaptive["tolerance"]), out_dir / "adaptive.png")]
     if noise is not None:
         noise.to_csv(out_dir / "variance.csv", index=False, float_format="%.6g")
         written.append(out_dir / "variance.csv")

@@ -34,6 +34,7 @@ from sim.errors import InputError
 from sim.experiments.batch import OutputSelection, run_batch
 from sim.experiments.claims import (Arm, EffectClaim, GapShareClaim, Indicator, PatternClaim, SHIPPED_CLAIMS,
                                     SmallerEffectClaim, arms, load_claims, outcome_label)
+from sim.experiments.cluster import add_cluster_options
 from sim.experiments.compare import BOOTSTRAP_RESAMPLES, compare_specs, load_parameter_sets
 from sim.experiments.figures import pyplot, save
 from sim.runner import git_commit
@@ -65,6 +66,7 @@ def register(subparsers) -> None:
                              "replicates, {resamples} resamples, unless given".format(**QUICK))
     add_workers_option(parser)
     parser.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://scheduler-host:8786): run on that cluster")
+    add_cluster_options(parser)
     parser.add_argument("--out", type=Path, help=f"results folder (default {DEFAULT_OUT}, {DEFAULT_OUT}-quick with "
                                                  "--quick); re-running resumes it")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
