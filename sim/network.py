@@ -35,15 +35,9 @@ class ImprovementNetwork:
         self.reciprocated = np.empty(0, dtype=bool)  # the reverse tie exists
         self.last_active = np.empty(0, dtype=np.int32)
         self.origin = np.empty(0, dtype=np.int8)
-        self._cache: dict = {}
 
     def __len__(self) -> int:
         return len(self.keys)
-
-    def _cached(self, name, compute):
-        if name not in self._cache:
-            self._cache[name] = compute()
-        return self._cache[name]
 
     def _has(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pos = np.searchsorted(self.keys, keys)
@@ -76,7 +70,6 @@ class ImprovementNetwork:
             self._set_fields(kernels.insert_sorted(pos[~found], rows, self._fields()))
             self._set_reciprocated(self.reverse_keys(new), True)
             self._set_reciprocated(new, self._has(self.reverse_keys(new))[0])
-        self._cache.clear()
 
     def _fields(self) -> tuple:
         return tuple(getattr(self, name) for name in self._FIELDS)
@@ -97,7 +90,6 @@ class ImprovementNetwork:
             return
         self._set_fields(kernels.compact(keep, *self._fields()))
         self._set_reciprocated(self.reverse_keys(dropped), False)
-        self._cache.clear()
 
     def remove_personal_ties(self, nodes: np.ndarray) -> None:
         """Remove the ties ``nodes`` made themselves (every tie to or from them that is not a formal
@@ -106,13 +98,11 @@ class ImprovementNetwork:
         gone[nodes] = True
         self.keep(self.lasting | ~(gone[self.source] | gone[self.target]))
 
-    def weights_changed(self) -> None:
-        """Call after editing ``weight`` or ``reciprocated`` in place: flows are recomputed."""
-        self._cache.clear()
-
     # -- flows -------------------------------------------------------------------------------
+    # The model reads the week's flows from ``weekly_flows`` (one compiled pass); the numpy formulas
+    # below define them and are what tests/test_kernels.py checks the kernel against.
     def effective_weight(self, one_way_efficiency: float) -> np.ndarray:
-        return self._cached("effective", lambda: self.weight * np.where(self.reciprocated, 1.0, one_way_efficiency))
+        return self.weight * np.where(self.reciprocated, 1.0, one_way_efficiency)
 
     def inflow(self, values: np.ndarray, one_way_efficiency: float) -> np.ndarray:
         """Sum over incoming ties of effective weight x the source's value."""
@@ -120,8 +110,7 @@ class ImprovementNetwork:
         return np.bincount(self.target, weights=w * values[self.source], minlength=self.n)
 
     def in_strength(self, one_way_efficiency: float) -> np.ndarray:
-        return self._cached("in_strength", lambda: np.bincount(
-            self.target, weights=self.effective_weight(one_way_efficiency), minlength=self.n))
+        return np.bincount(self.target, weights=self.effective_weight(one_way_efficiency), minlength=self.n)
 
     def weekly_flows(self, capability: np.ndarray, practising: np.ndarray, engagement: np.ndarray,
                      one_way_efficiency: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

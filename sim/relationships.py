@@ -52,7 +52,6 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
         network.reciprocated, network.weight, network.last_active, week, (1 - p["tie_decay_rate"]) ** weeks,
         p["tie_drop_weight"])
     back_source, back_target = network.target[returned], network.source[returned]
-    network.weights_changed()
     network.keep(keep)
     network.add(back_source, back_target, week, "returned")
 

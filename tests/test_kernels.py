@@ -14,7 +14,6 @@ def network():
     net.add(rng.integers(0, 300, 3000), rng.integers(0, 300, 3000), 0, "work", lasting=True)
     net.add(rng.integers(0, 300, 1500), rng.integers(0, 300, 1500), 3, "cohort", weight=0.4)
     net.weight[:] = rng.uniform(0.05, 1.0, len(net))
-    net.weights_changed()
     return net
 
 
