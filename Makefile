@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples calibration app
+.PHONY: setup run test bench clean readiness-examples calibration calibration-history app
 
 setup: $(STAMP)
 
@@ -36,15 +36,30 @@ bench: setup
 
 # The shipped calibration (docs/calibration.md): ABC-SMC, resumable (run it again to continue from its database;
 # it stops when converged or at --max-minutes), its posterior exported to calibration/, then the fit report over
-# 100 posterior draws at full scale, copied into calibration/report_main/.
+# 100 posterior draws at full scale, copied into calibration/report_main/. Machines are not kept between sessions,
+# so the run's history (pyabc database, setup, generations) is archived in calibration/history/main.tar.gz when
+# it stops and restored from there when results/ has none: `make calibration` on a fresh clone resumes it.
 CALIBRATION_ARGS ?= --scale 0.5 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
+CALIBRATION_RUN := results/calibration/main
+CALIBRATION_HISTORY := calibration/history/main.tar.gz
+ARCHIVE_CALIBRATION = mkdir -p calibration/history && tar -czf $(CALIBRATION_HISTORY) -C $(CALIBRATION_RUN) \
+	$$(cd $(CALIBRATION_RUN) && ls abc.db setup.json scenarios.json generations.csv 2>/dev/null)
 calibration: setup
-	$(BIN)/orgsim calibrate --name main $(CALIBRATION_ARGS) --posterior-dir calibration --no-report \
-	  $(if $(wildcard results/calibration/main/abc.db),--resume)
+	@if [ ! -f $(CALIBRATION_RUN)/abc.db ] && [ -f $(CALIBRATION_HISTORY) ]; then \
+	  echo "== restoring the calibration's history from $(CALIBRATION_HISTORY)"; \
+	  mkdir -p $(CALIBRATION_RUN) && tar -xzf $(CALIBRATION_HISTORY) -C $(CALIBRATION_RUN); fi
+	status=0; $(BIN)/orgsim calibrate --name main $(CALIBRATION_ARGS) --posterior-dir calibration --no-report \
+	  $$(test -f $(CALIBRATION_RUN)/abc.db && echo --resume) || status=$$?; \
+	  if [ -f $(CALIBRATION_RUN)/abc.db ]; then $(ARCHIVE_CALIBRATION); fi; exit $$status
 	$(BIN)/orgsim report calibration/posterior_main.csv --draws 100 --scale 1.0 --workers 2 --out results/calibration/report_main
 	mkdir -p calibration/report_main
 	cp results/calibration/report_main/report.md results/calibration/report_main/*.png \
 	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
+
+# Archive the calibration's history (also after a calibration that was killed: its finished generations).
+calibration-history:
+	@test -f $(CALIBRATION_RUN)/abc.db || { echo "calibration-history: no $(CALIBRATION_RUN)/abc.db to archive"; exit 1; }
+	$(ARCHIVE_CALIBRATION)
 
 # The shipped readiness reports (docs/readiness/): the three example profiles of scenarios/readiness/ over the shipped
 # calibration (about 3 minutes each on two cores); READINESS_POSTERIOR=defaults runs them at the default parameters.

@@ -292,3 +292,16 @@ def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the
     assert runs[1] != runs[0]                      # the replicates have their own seeds
     for key in averaged:
         assert averaged[key] == pytest.approx(np.mean([run[key] for run in runs]))
+
+
+def test_a_setup_stores_the_repository_inputs_relative_so_its_history_resumes_in_another_clone(monkeypatch, tmp_path):
+    from sim.calibration.smc import REPO_ROOT, input_path, new_setup
+
+    monkeypatch.chdir(tmp_path)   # the paths given are made absolute first, then stored relative to the repository
+    setup = new_setup(CalibrationSetup(name="portable", targets_path=str(REPO_ROOT / "calibration/targets.yaml"),
+                                       priors_path=str(REPO_ROOT / "calibration" / ".." / "calibration/priors.yaml")))
+    assert (setup.targets_path, setup.priors_path) == ("calibration/targets.yaml", "calibration/priors.yaml")
+    assert input_path(setup.priors_path) == REPO_ROOT / "calibration/priors.yaml"
+    outside = new_setup(CalibrationSetup(name="outside", targets_path=str(REPO_ROOT / "calibration/targets.yaml"),
+                                         priors_path=str(write_priors(tmp_path / "priors.yaml"))))
+    assert outside.priors_path == str((tmp_path / "priors.yaml").resolve())

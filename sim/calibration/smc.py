@@ -110,9 +110,21 @@ def run_directory(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     return Path(results_root) / name
 
 
+def _portable(path: str) -> str:
+    """A setup's input path as stored: relative to the repository when inside it, so that a calibration's
+    history (calibration/history/) resumes in another clone."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(resolved)
+
+
+def input_path(path: str) -> Path:
+    """A stored input path made usable: a relative one is relative to the repository."""
+    return Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+
+
 def _load_inputs(setup: CalibrationSetup) -> tuple[TargetSet, PriorSet]:
-    targets = load_targets(setup.targets_path).for_scale(setup.scale).fitted()   # no survey targets below full scale
-    priors = load_priors(setup.priors_path).for_trusts(setup.trusts)
+    targets = load_targets(input_path(setup.targets_path)).for_scale(setup.scale).fitted()   # no survey targets below full scale
+    priors = load_priors(input_path(setup.priors_path)).for_trusts(setup.trusts)
     return targets, priors
 
 
@@ -125,8 +137,9 @@ def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
     if setup.replicates < 1:
         raise InputError(f"--replicates: {setup.replicates} is not allowed; give a whole number of runs >= 1")
     setup.trusts = chosen_trusts(setup.trusts, setup.leave_out)
-    setup.targets_sha256 = file_sha256(setup.targets_path) if Path(setup.targets_path).is_file() else ""
-    setup.priors_sha256 = file_sha256(setup.priors_path) if Path(setup.priors_path).is_file() else ""
+    setup.targets_path, setup.priors_path = _portable(setup.targets_path), _portable(setup.priors_path)
+    setup.targets_sha256 = file_sha256(input_path(setup.targets_path)) if input_path(setup.targets_path).is_file() else ""
+    setup.priors_sha256 = file_sha256(input_path(setup.priors_path)) if input_path(setup.priors_path).is_file() else ""
     setup.fixed_params = default_params()
     _load_inputs(setup)  # validate before anything is written
     return setup
@@ -135,7 +148,7 @@ def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
 def _check_unchanged(setup: CalibrationSetup, run_dir: Path) -> None:
     for label, path, sha in (("targets", setup.targets_path, setup.targets_sha256),
                              ("priors", setup.priors_path, setup.priors_sha256)):
-        if not Path(path).is_file() or file_sha256(path) != sha:
+        if not input_path(path).is_file() or file_sha256(input_path(path)) != sha:
             raise InputError(f"{run_dir}/setup.json: the {label} file {path} changed since this calibration "
                              "started; a resumed calibration must use the same inputs (start a new --name)")
 
@@ -403,11 +416,9 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
         "transition": f"pyabc.MultivariateNormalTransition(scaling={setup.kernel_scaling})",
         "pyabc_version": pyabc.__version__,
-        "targets_file": str(Path(setup.targets_path).relative_to(REPO_ROOT))
-        if Path(setup.targets_path).is_relative_to(REPO_ROOT) else setup.targets_path,
+        "targets_file": _portable(str(input_path(setup.targets_path))),
         "targets_sha256": setup.targets_sha256,
-        "priors_file": str(Path(setup.priors_path).relative_to(REPO_ROOT))
-        if Path(setup.priors_path).is_relative_to(REPO_ROOT) else setup.priors_path,
+        "priors_file": _portable(str(input_path(setup.priors_path))),
         "priors_sha256": setup.priors_sha256,
         "priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log, "why": p.why}
                    for p in priors.priors],
