@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     cal.add_argument("--min-ess", type=positive_float, help="with --converge: effective sample size floor "
                                                              "(default half the population)")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
+    cal.add_argument("--kernel-scaling", type=positive_float, default=1.0,
+                     help="width of pyabc's multivariate normal proposal kernel, times Silverman's bandwidth (1.0, "
+                          "pyabc's default; wider kernels explore more and accept less)")
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
@@ -114,7 +117,7 @@ def cmd_calibrate(args) -> int:
     setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
                              priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
                              scale=args.scale, population_size=args.population, replicates=args.replicates,
-                             seed=args.seed, end=args.end, trusts=args.trusts or [])
+                             seed=args.seed, end=args.end, kernel_scaling=args.kernel_scaling, trusts=args.trusts or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
                           min_acceptance_rate=args.min_acceptance, converge=args.converge,
