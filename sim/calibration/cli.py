@@ -56,9 +56,10 @@ def register(subparsers) -> None:
     cal.add_argument("--min-ess", type=positive_float, help="with --converge: effective sample size floor "
                                                              "(default half the population)")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
-    cal.add_argument("--kernel-scaling", type=positive_float, default=1.0,
-                     help="width of pyabc's multivariate normal proposal kernel, times Silverman's bandwidth (1.0, "
-                          "pyabc's default; wider kernels explore more and accept less)")
+    cal.add_argument("--kernel-scaling", type=positive_float, default=3.0,
+                     help="width of pyabc's multivariate normal proposal kernel, times Silverman's bandwidth (3.0; "
+                          "wider kernels accept less, narrower ones let importance weights degenerate: "
+                          "docs/calibration.md, 'Proposal kernel')")
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")

@@ -59,7 +59,7 @@ class CalibrationSetup:
     replicates: int = 1             # runs per trust per particle; statistics are their mean
     seed: int = 20150701
     end: str | None = None          # ISO date to stop every run early (tests only)
-    kernel_scaling: float = 1.0     # pyabc MultivariateNormalTransition scaling (x Silverman bandwidth; pyabc's default)
+    kernel_scaling: float = 3.0     # pyabc MultivariateNormalTransition scaling (x Silverman; 1.0 degenerates in 28-D)
     trusts: list[str] = field(default_factory=list)
     targets_sha256: str = ""
     priors_sha256: str = ""
