@@ -108,6 +108,9 @@ def register(subparsers) -> None:
     from .sbc import register as register_sbc
 
     register_sbc(subparsers)
+    from .screen import register as register_screen
+
+    register_screen(subparsers)
 
 
 def cmd_calibrate(args) -> int:
