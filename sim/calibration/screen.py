@@ -11,10 +11,12 @@ Method: Morris elementary effects (Morris 1991) with mu* (Campolongo, Cariboni a
 (sim/calibration/simulation.py, its seed from the particle's values). Outputs: the ABC distance (L1 over
 the fitted targets, each deviation divided by its root-mean-square deviation from the observation over all
 the screen's runs, times the target's weight: pyabc's first-generation distance) and that distance split
-by family of statistic (CQC ratings, L4L counts, ALT counts, RPIWs, value streams, lead time). Each run is
-one stochastic replicate, so mu* mixes the parameter's effect with the model's noise; ``mu_star_conf``
-(bootstrap) says how far to trust each value, and a parameter is only "not informed" if its mu* is small
-beside the largest and its interval says so.
+by family of statistic (CQC ratings, L4L counts, ALT counts, RPIWs, value streams, lead time). Every point
+of a trajectory runs with the same seeds (common random numbers, run index = the trajectory's), so an
+elementary effect compares two runs that differ in one parameter, not in their luck; the noise left is the
+model's divergence once a parameter has changed its course. ``mu_star_conf`` (bootstrap) says how far to
+trust each value, and a parameter is only "not informed" if its mu* is small beside the largest and its
+interval says so.
 
 Writes into ``out``: ``runs.csv`` (every point: parameters, statistics, distances), ``screen.csv`` (per
 output and parameter: mu*, its confidence half-width, sigma, mu* as a share of the output's largest),
@@ -35,6 +37,7 @@ from sim.params import default_params
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
 from .simulation import CalibrationModel
+from .smc import portable_path
 from .targets import DEFAULT_TARGETS, TRUST_NAMES, TargetSet, load_targets
 
 FAMILIES = {"cqc": "CQC ratings", "l4l": "L4L counts", "alt": "ALT counts", "rpiws": "RPIWs",
@@ -85,7 +88,9 @@ def screen(out: Path, *, trajectories: int = 8, levels: int = 4, scale: float = 
     progress(f"calibrate-screen: {len(points)} points ({trajectories} trajectories x {len(priors.names) + 1}) "
              f"x {len(model.trusts)} trusts at scale {scale} on {workers} worker(s)")
     started = time.perf_counter()
-    rows = Parallel(n_jobs=workers)(delayed(model)(row) for row in points.to_dict("records"))
+    per_trajectory = len(priors.names) + 1   # common random numbers: one seed per trajectory
+    rows = Parallel(n_jobs=workers)(delayed(model)(row, i // per_trajectory)
+                                    for i, row in enumerate(points.to_dict("records")))
     stats = pd.DataFrame(rows)
     dist = distances(stats, targets.observed(model.trusts), targets.weights(model.trusts))
     table = []
@@ -107,8 +112,8 @@ def screen(out: Path, *, trajectories: int = 8, levels: int = 4, scale: float = 
         "kind": "orgsim calibrate-screen", "trajectories": trajectories, "levels": levels, "scale": scale,
         "seed": seed, "trusts": list(model.trusts), "points": len(points),
         "wall_time_seconds": round(time.perf_counter() - started, 1), "workers": workers,
-        "targets_file": str(targets_path), "targets_sha256": file_sha256(targets_path),
-        "priors_file": str(priors_path), "priors_sha256": file_sha256(priors_path), **provenance()})
+        "targets_file": portable_path(str(targets_path)), "targets_sha256": file_sha256(targets_path),
+        "priors_file": portable_path(str(priors_path)), "priors_sha256": file_sha256(priors_path), **provenance()})
     progress(f"wrote {out / 'screen.md'}, screen.png, screen.csv, runs.csv ({time.perf_counter() - started:.0f} s)")
     return table
 

@@ -74,10 +74,12 @@ class CalibrationModel:
             return validate_scenario(self.scenarios[trust], trust)
         return validate_scenario(deep_merge(self.scenarios[trust], overrides), f"{trust} + {overrides}")
 
-    def __call__(self, particle) -> dict[str, float]:
+    def __call__(self, particle, run_index: int | None = None) -> dict[str, float]:
+        """``run_index``: the seeds' run index; by default the particle's digest (module doc). A screening
+        gives every point of a trajectory the same index: common random numbers."""
         particle = dict(particle)
         params, overrides = split_particle(particle, self.trusts, self.fixed_params)
-        run_index = particle_key(particle)
+        run_index = particle_key(particle) if run_index is None else int(run_index)
         replicate_stats = [self._replicate(params, overrides, run_index, r) for r in range(self.replicates)]
         return {key: float(np.mean([stats[key] for stats in replicate_stats])) for key in replicate_stats[0]}
 

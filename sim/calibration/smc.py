@@ -110,7 +110,7 @@ def run_directory(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     return Path(results_root) / name
 
 
-def _portable(path: str) -> str:
+def portable_path(path: str) -> str:
     """A setup's input path as stored: relative to the repository when inside it, so that a calibration's
     history (calibration/history/) resumes in another clone."""
     resolved = Path(path).resolve()
@@ -137,7 +137,7 @@ def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
     if setup.replicates < 1:
         raise InputError(f"--replicates: {setup.replicates} is not allowed; give a whole number of runs >= 1")
     setup.trusts = chosen_trusts(setup.trusts, setup.leave_out)
-    setup.targets_path, setup.priors_path = _portable(setup.targets_path), _portable(setup.priors_path)
+    setup.targets_path, setup.priors_path = portable_path(setup.targets_path), portable_path(setup.priors_path)
     setup.targets_sha256 = file_sha256(input_path(setup.targets_path)) if input_path(setup.targets_path).is_file() else ""
     setup.priors_sha256 = file_sha256(input_path(setup.priors_path)) if input_path(setup.priors_path).is_file() else ""
     setup.fixed_params = default_params()
@@ -416,9 +416,9 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
         "transition": f"pyabc.MultivariateNormalTransition(scaling={setup.kernel_scaling})",
         "pyabc_version": pyabc.__version__,
-        "targets_file": _portable(str(input_path(setup.targets_path))),
+        "targets_file": portable_path(str(input_path(setup.targets_path))),
         "targets_sha256": setup.targets_sha256,
-        "priors_file": _portable(str(input_path(setup.priors_path))),
+        "priors_file": portable_path(str(input_path(setup.priors_path))),
         "priors_sha256": setup.priors_sha256,
         "priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log, "why": p.why}
                    for p in priors.priors],
