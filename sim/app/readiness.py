@@ -19,7 +19,7 @@ import yaml
 from sim.app import jobs
 from sim.app.levers import profile_path
 from sim.app.paths import POSTERIOR, default_workers, readiness_profiles
-from sim.app.widgets import FieldError, Heading, JobPanel, JobPicker, Para
+from sim.app.widgets import FieldError, Heading, JobPanel, JobPicker, Para, submit_job
 from sim.errors import InputError
 from sim.readiness.analysis import OUTCOMES
 from sim.readiness.profile import questions
@@ -221,14 +221,7 @@ def Page():
         errors.set({})
 
     def run():
-        try:
-            job = submit(answers.value, survey.value, settings.value)
-        except InputError as exc:
-            message = str(exc)
-            errors.set({key: [message] for key in (questions_named(message) or ["form"])})
-            return
-        errors.set({})
-        selected.set(job.id)
+        submit_job(lambda: submit(answers.value, survey.value, settings.value), errors, selected, questions_named, "form")
 
     solara.Title("orgsim: readiness")
     with solara.Columns([2, 3]):

@@ -15,7 +15,7 @@ import solara
 
 from sim.app import jobs, levers
 from sim.app.paths import POSTERIOR, default_workers, readiness_profiles, trust_scenarios
-from sim.app.widgets import FieldError, Figure, JobPanel, JobPicker, Table
+from sim.app.widgets import FieldError, Figure, JobPanel, JobPicker, Table, submit_job
 from sim.errors import InputError
 from sim.scenario import check_run_end, load_scenario
 
@@ -215,14 +215,8 @@ def Page():
         values.set({**values.value, group: {**values.value[group], field: value}})
 
     def run():
-        try:
-            job = submit(source.value, name.value, values.value, base_values, settings.value)
-        except InputError as exc:
-            message = str(exc)
-            errors.set({group: [message] for group in (levers.groups_named(message) or ["base"])})
-            return
-        errors.set({})
-        selected.set(job.id)
+        submit_job(lambda: submit(source.value, name.value, values.value, base_values, settings.value), errors,
+                   selected, levers.groups_named, "base")
 
     solara.Title("orgsim: what-if")
     with solara.Columns([2, 3]):

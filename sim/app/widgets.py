@@ -11,6 +11,7 @@ import pandas as pd
 import solara
 
 from sim.app import jobs
+from sim.errors import InputError
 
 POLL_SECONDS = 1.0
 STATUS_WORDS = {"new": "not started", "running": "running", "done": "finished", "failed": "failed",
@@ -34,6 +35,19 @@ def FieldError(messages: list[str], group: str):
     """The error(s) of one field or group of controls, shown right under it."""
     for message in messages:
         solara.Error(message, classes=["field-error", f"error-{group}"], dense=True)
+
+
+def submit_job(submit, errors: solara.Reactive, selected: solara.Reactive, fields_named, fallback: str) -> None:
+    """Start a job with ``submit()``; bad input puts the command line's message under every field it
+    names (``fields_named(message)``), or under ``fallback``, and starts nothing."""
+    try:
+        job = submit()
+    except InputError as exc:
+        message = str(exc)
+        errors.set({key: [message] for key in (fields_named(message) or [fallback])})
+        return
+    errors.set({})
+    selected.set(job.id)
 
 
 def use_ticker(active: bool) -> int:

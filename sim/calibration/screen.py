@@ -49,9 +49,8 @@ def family(target_id: str) -> str:
     """The family of a target's statistic: 'SASH.cqc.2019' -> CQC ratings, 'SASH.l4l_complete_2021_03' -> L4L counts."""
     statistic = target_id.split(".", 1)[1] if "." in target_id else target_id
     stem = re.sub(r"_\d{4}_\d{2}$", "", statistic.split(".")[0])
-    for prefix, name in FAMILIES.items():
-        if stem == prefix or stem.startswith(prefix + "_") and prefix in ("l4l", "alt"):
-            return name
+    if stem.startswith(("l4l_", "alt_")):   # l4l_complete, alt_in_progress, ...: one family each
+        stem = stem.split("_")[0]
     return FAMILIES.get(stem, stem)
 
 
