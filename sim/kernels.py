@@ -36,9 +36,10 @@ def weekly_flows(source, target, weight, reciprocated, one_way_efficiency, capab
 
 
 @njit(**_JIT)
-def exchange_intensity(source, weight, activity, attention_ties, rate_weeks, n):
+def exchange_intensity(source, target, weight, activity, attention_ties, rate_weeks, listener_weight, n):
     """Per tie, the exchange hazard over the period: rate x weeks x strength x the talker's activity x
-    their attention share (1 up to ``attention_ties`` of tie strength, less beyond)."""
+    their attention share (1 up to ``attention_ties`` of tie strength, less beyond) x the listener's
+    part (1 - ``listener_weight`` + ``listener_weight`` x the listener's activity)."""
     out_strength = np.zeros(n)
     for e in range(len(source)):
         out_strength[source[e]] += weight[e]
@@ -46,27 +47,32 @@ def exchange_intensity(source, weight, activity, attention_ties, rate_weeks, n):
     for e in range(len(source)):
         s = source[e]
         attention = min(1.0, attention_ties / max(out_strength[s], 1e-12))
-        intensity[e] = rate_weeks * weight[e] * activity[s] * attention
+        listener = 1.0 - listener_weight + listener_weight * activity[target[e]]
+        intensity[e] = rate_weeks * weight[e] * activity[s] * attention * listener
     return intensity
 
 
 @njit(**_JIT)
-def settle_exchange(talk_draw, talk, return_draw, return_probability, engagement, target, lasting, reciprocated,
-                    weight, last_active, week, fade_factor, drop_weight):
-    """One period of exchange, in place: a tie whose draw falls under its chance ``talk`` carried exchange
-    (``last_active`` = week); the others, but lasting ties, weaken by ``fade_factor``. Returns which ties
+def settle_exchange(talked, return_draw, return_probability, engagement, target, lasting, reciprocated,
+                    weight, last_active, week, fade_factor, drop_weight, strengthening, max_weight):
+    """One period of exchange, in place: a tie that ``talked`` carried exchange (``last_active`` = week) and grows by ``strengthening`` of its distance to ``max_weight``; the others,
+    but lasting ties, weaken by ``fade_factor``. Returns which ties
     to keep (lasting, or at least ``drop_weight``) and which one-way ties that carried exchange are
     returned (draw under ``return_probability`` x the receiver's engagement)."""
-    m = len(talk)
+    m = len(talked)
     keep = np.empty(m, dtype=np.bool_)
     returned = np.empty(m, dtype=np.bool_)
     for e in range(m):
-        talked = talk_draw[e] < talk[e]
-        if talked:
+        if talked[e]:
             last_active[e] = week
-        elif not lasting[e]:
+            if weight[e] < max_weight:
+                weight[e] += strengthening * (max_weight - weight[e])
+        elif lasting[e]:
+            if weight[e] > 1.0:   # a formal work tie keeps its base weight; what use added fades
+                weight[e] = 1.0 + (weight[e] - 1.0) * fade_factor
+        else:
             weight[e] *= fade_factor
-        returned[e] = talked and not reciprocated[e] and return_draw[e] < return_probability * engagement[target[e]]
+        returned[e] = talked[e] and not reciprocated[e] and return_draw[e] < return_probability * engagement[target[e]]
         keep[e] = lasting[e] or weight[e] >= drop_weight
     return keep, returned
 

@@ -304,10 +304,10 @@ class TrustModel(mesa.Model):
     def tend_relationships(self, week: int) -> None:
         """ODD 7.4: exchange, return and fading of ties; reflective-talk routines across teams."""
         s, p = self.staff, self.params
-        if self.trust.culture.reflective_routines:
-            src, dst = relationships.reflective_sessions(s.n, s.team, RELATIONSHIPS_EVERY, self.rng, p)
-            self.network.add(src, dst, week, "reflective")
         activity = relationships.talk_activity(s.engagement, s.trained(), s.practising, p)
+        if self.trust.culture.reflective_routines:
+            src, dst = relationships.reflective_sessions(activity, s.team, RELATIONSHIPS_EVERY, self.rng, p)
+            self.network.add(src, dst, week, "reflective")
         relationships.exchange_and_fade(self.network, activity, s.engagement, self.culture, RELATIONSHIPS_EVERY,
                                         week, self.rng, p)
         self.divide = engagement.divide(self.network, s.trained())   # felt over the month's exchanges

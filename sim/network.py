@@ -49,6 +49,11 @@ class ImprovementNetwork:
     def reverse_keys(self, keys: np.ndarray) -> np.ndarray:
         return (keys % self.n) * self.n + keys // self.n
 
+    def reverse_positions(self) -> np.ndarray:
+        """For each tie, the position of its reverse tie (meaningful where ``reciprocated``; 0 elsewhere)."""
+        pos = np.searchsorted(self.keys, self.reverse_keys(self.keys))
+        return np.where(self.reciprocated, pos, 0)
+
     def add(self, source, target, week: int, origin: str, weight: float = 1.0, lasting: bool = False) -> None:
         """Add ties (one merge of all fields); an existing tie is strengthened to at least
         ``weight`` and marked active this week."""

@@ -4,16 +4,20 @@
   who teaches them), RPIW teams, reflective-talk routines; ALT graduates and KPO members become hubs.
   A new tie is one-way: i names j as someone they talk to about improvement.
 - Reciprocity emerges from interaction. Every period a tie carries an improvement exchange with a
-  probability that rises with its strength and the talker's engagement in the method, and falls when
-  the talker has more ties than they have time for (``attention_ties``). A one-way tie
-  that carries exchange is returned (the reverse tie forms) with a probability set by the culture
-  (reflective routines, distributed leadership and values work make people talk back) and the
-  receiver's engagement. Ties that carry no exchange weaken and, below ``tie_drop_weight``, are
-  forgotten; formal work ties stay but their returns fade like any other.
+  probability that rises with its strength, the talker's engagement in the method and the listener's
+  (an exchange needs a listener: ``listener_weight``; Cohen and Levinthal 1990), and falls when
+  the talker has more ties than they have time for (``attention_ties``). An exchange over a
+  reciprocated tie is a conversation and renews both directions. A tie that carries exchange grows
+  towards ``tie_max_weight`` (strength is frequency and closeness of interaction: Granovetter 1973).
+  A one-way tie that carries exchange is returned (the reverse tie forms) with a probability set by
+  the culture (reflective routines, distributed leadership and values work make people talk back)
+  and the receiver's engagement. Ties that carry no exchange weaken and, below ``tie_drop_weight``,
+  are forgotten; formal work ties stay at their base weight and lose what use added.
 - Messengers: on finishing L4L, staff pass the method on to untrained teammates, one way. Where the
   culture makes people talk back those ties are returned; where it does not, the trained act as
   messengers and the divide demotivates the untrained (sim/engagement.py).
-- Reflective-talk routines bring staff of different teams together: reciprocated exchange across teams.
+- Reflective-talk routines bring staff of different teams together: reciprocated exchange across teams,
+  among those who come, who are those who talk about improvement.
 """
 
 from __future__ import annotations
@@ -42,15 +46,20 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     if not len(network):
         return
     # a person's time is limited: with more ties than ``attention_ties`` (by strength), each carries less
-    intensity = kernels.exchange_intensity(network.source, network.weight, activity, p["attention_ties"],
-                                           p["exchange_rate"] * weeks, network.n)
+    # and an exchange needs a listener: it happens more often with a colleague who carries the method
+    intensity = kernels.exchange_intensity(network.source, network.target, network.weight, activity,
+                                           p["attention_ties"], p["exchange_rate"] * weeks, p["listener_weight"],
+                                           network.n)
     talk = 1 - np.exp(-intensity)
     talk_draw, return_draw = rng.random(len(network)), rng.random(len(network))
-    # ties that carried exchange are active this week; the others (but formal work ties) weaken
+    talked = talk_draw < talk
+    # an exchange over a reciprocated tie is a conversation: it renews the tie in both directions
+    talked |= network.reciprocated & talked[network.reverse_positions()]
+    # ties that carried exchange are active this week and grow; the others (but formal work ties) weaken
     keep, returned = kernels.settle_exchange(
-        talk_draw, talk, return_draw, return_probability(culture, p), engagement, network.target, network.lasting,
+        talked, return_draw, return_probability(culture, p), engagement, network.target, network.lasting,
         network.reciprocated, network.weight, network.last_active, week, (1 - p["tie_decay_rate"]) ** weeks,
-        p["tie_drop_weight"])
+        p["tie_drop_weight"], p["tie_strengthening"], p["tie_max_weight"])
     back_source, back_target = network.target[returned], network.source[returned]
     network.keep(keep)
     network.add(back_source, back_target, week, "returned")
@@ -89,9 +98,12 @@ def messengers(completers: np.ndarray, untrained: np.ndarray, ties_each: int, te
     return source[keep], target[keep]
 
 
-def reflective_sessions(n: int, team: np.ndarray, weeks: int, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs brought together across teams by reflective-talk routines in a period (both directions)."""
-    joining = np.flatnonzero(rng.random(n) < 1 - np.exp(-p["reflective_session_rate"] * weeks))
+def reflective_sessions(activity: np.ndarray, team: np.ndarray, weeks: int, rng: np.random.Generator,
+                        p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs brought together across teams by reflective-talk routines in a period (both directions).
+    Who comes is who talks about improvement: the chance of joining is the rate times one's talk activity."""
+    n = len(activity)
+    joining = np.flatnonzero(rng.random(n) < 1 - np.exp(-p["reflective_session_rate"] * weeks * activity))
     ties_each = int(p["reflective_ties"])
     if len(joining) < 2 or ties_each <= 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)

@@ -33,9 +33,10 @@ def test_exchange_intensity_equals_the_numpy_formula(network):
     activity = np.random.default_rng(2).random(network.n)
     out_strength = np.bincount(network.source, weights=network.weight, minlength=network.n)
     attention = np.minimum(1.0, 3.0 / np.maximum(out_strength, 1e-12))[network.source]
-    expected = 0.2 * 4 * network.weight * activity[network.source] * attention
-    assert np.array_equal(kernels.exchange_intensity(network.source, network.weight, activity, 3.0, 0.2 * 4, network.n),
-                          expected)
+    listener = 1 - 0.7 + 0.7 * activity[network.target]
+    expected = 0.2 * 4 * network.weight * activity[network.source] * attention * listener
+    assert np.array_equal(kernels.exchange_intensity(network.source, network.target, network.weight, activity, 3.0,
+                                                     0.2 * 4, 0.7, network.n), expected)
     assert (attention < 1).any()     # the attention limit binds for some talkers
 
 
@@ -63,15 +64,20 @@ def test_settle_exchange_equals_the_numpy_formulas(network):
     m = len(network)
     talk, talk_draw, return_draw = rng.random(m) * 0.5, rng.random(m), rng.random(m)
     engagement = rng.random(network.n)
+    network.weight[::3] = 2.5                   # some ties have grown with use
     weight, last_active = network.weight.copy(), network.last_active.copy()
     talked = talk_draw < talk
     last_active[talked] = 12
+    grow = talked & (weight < 3.0)
+    weight[grow] += 0.25 * (3.0 - weight[grow])
     weight[~talked & ~network.lasting] *= 0.8
+    faded_work = ~talked & network.lasting & (weight > 1)
+    weight[faded_work] = 1 + (weight[faded_work] - 1) * 0.8
     expected_returned = talked & ~network.reciprocated & (return_draw < 0.6 * engagement[network.target])
     expected_keep = network.lasting | (weight >= 0.3)
-    keep, returned = kernels.settle_exchange(talk_draw, talk, return_draw, 0.6, engagement, network.target,
+    keep, returned = kernels.settle_exchange(talked, return_draw, 0.6, engagement, network.target,
                                              network.lasting, network.reciprocated, network.weight,
-                                             network.last_active, 12, 0.8, 0.3)
+                                             network.last_active, 12, 0.8, 0.3, 0.25, 3.0)
     assert np.array_equal(network.weight, weight) and np.array_equal(network.last_active, last_active)
     assert np.array_equal(keep, expected_keep) and np.array_equal(returned, expected_returned)
-    assert returned.any() and not keep.all()
+    assert returned.any() and not keep.all() and faded_work.any() and grow.any()

@@ -1,5 +1,6 @@
-"""Relationships emerge (ODD 7.4): exchange gets ties returned, disuse lets them fade, one-way
-messenger ties make a divide, reflective routines bring teams together."""
+"""Relationships emerge (ODD 7.4): exchange gets ties returned and makes them stronger, disuse lets
+them fade, an exchange needs a listener, one-way messenger ties make a divide, reflective routines
+bring the engaged of different teams together."""
 
 import datetime as dt
 
@@ -85,3 +86,60 @@ def test_a_ceo_joins_an_l4l_cohort_and_gains_its_ties():
     assert model.staff.l4l[ceo] != 0
     cohort_ties = (model.network.source == ceo) & (model.network.origin == 2)
     assert cohort_ties.any()
+
+
+def test_used_ties_grow_towards_the_maximum_and_unused_ones_fade(params):
+    net = _one_way_pairs(200)
+    p = {**params, "exchange_rate": 0.5, "tie_strengthening": 0.3, "tie_max_weight": 3.0}
+    talkers = np.ones(400)
+    for week in range(0, 52 * 3, 4):
+        relationships.exchange_and_fade(net, talkers, talkers, 1.0, 4, week, np.random.default_rng(week), p)
+    assert net.weight.max() <= 3.0 and np.median(net.weight) > 2.5
+    silent = np.zeros(400)
+    for week in range(52 * 3, 52 * 4, 4):
+        relationships.exchange_and_fade(net, silent, silent, 1.0, 4, week, np.random.default_rng(week), p)
+    assert np.median(net.weight) < 2.5
+
+
+def test_a_work_tie_keeps_its_base_weight_and_loses_what_use_added(params):
+    net = ImprovementNetwork(2)
+    net.add([0], [1], 0, "work", lasting=True)
+    net.weight[:] = 2.8
+    silent = np.zeros(2)
+    for week in range(0, 52 * 20, 4):
+        relationships.exchange_and_fade(net, silent, silent, 0.0, 4, week, np.random.default_rng(0), params)
+    assert len(net) == 1 and 1.0 <= net.weight[0] < 1.01
+
+
+def test_a_conversation_over_a_reciprocated_tie_renews_both_directions(params):
+    net = ImprovementNetwork(2 * 300)
+    net.add(np.arange(0, 600, 2), np.arange(1, 600, 2), 0, "cohort")
+    net.add(np.arange(1, 600, 2), np.arange(0, 600, 2), 0, "returned")
+    activity = np.tile([1.0, 0.0], 300)            # only the even people start conversations
+    p = {**params, "listener_weight": 0.0, "exchange_rate": 0.5}
+    relationships.exchange_and_fade(net, activity, np.ones(600), 1.0, 4, 8, np.random.default_rng(4), p)
+    from_odd = net.source % 2 == 1
+    assert (net.last_active[from_odd] == 8).any()
+    pair_active = net.last_active[~from_odd] == 8
+    assert np.array_equal(pair_active, net.last_active[from_odd] == 8)
+
+
+def test_nobody_talks_improvement_to_a_listener_who_does_not_engage(params):
+    n = 400
+    net = _one_way_pairs(n)
+    activity = np.tile([1.0, 0.0], n)              # talkers are even, listeners odd and not engaged
+    p = {**params, "listener_weight": 1.0, "exchange_rate": 0.5}
+    relationships.exchange_and_fade(net, activity, np.ones(2 * n), 1.0, 4, 8, np.random.default_rng(5), p)
+    assert not (net.last_active == 8).any()
+    half = {**p, "listener_weight": 0.5}
+    relationships.exchange_and_fade(net, activity, np.ones(2 * n), 1.0, 4, 12, np.random.default_rng(5), half)
+    assert (net.last_active == 12).any()
+
+
+def test_reflective_sessions_draw_those_who_talk_about_improvement(params):
+    rng = np.random.default_rng(6)
+    team = np.repeat(np.arange(100), 10)
+    activity = np.where(np.arange(1000) < 500, 1.0, 0.0)
+    source, target = relationships.reflective_sessions(activity, team, 52, rng, {**params, "reflective_session_rate": 0.05})
+    assert len(source) and (source < 500).all() and (target < 500).all()
+    assert (team[source] != team[target]).all()
