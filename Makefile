@@ -39,7 +39,7 @@ bench: setup
 # 100 posterior draws at full scale, copied into calibration/report_main/. Machines are not kept between sessions,
 # so the run's history (pyabc database, setup, generations) is archived in calibration/history/main.tar.gz when
 # it stops and restored from there when results/ has none: `make calibration` on a fresh clone resumes it.
-CALIBRATION_ARGS ?= --scale 0.5 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
+CALIBRATION_ARGS ?= --scale 1.0 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
 CALIBRATION_RUN := results/calibration/main
 CALIBRATION_HISTORY := calibration/history/main.tar.gz
 ARCHIVE_CALIBRATION = mkdir -p calibration/history && tar -czf $(CALIBRATION_HISTORY) -C $(CALIBRATION_RUN) \

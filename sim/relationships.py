@@ -65,13 +65,18 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     network.add(back_source, back_target, week, "returned")
 
 
-def form_among(network: ImprovementNetwork, members: np.ndarray, ties_each: int, week: int, origin: str,
+def form_among(network: ImprovementNetwork, members: np.ndarray, ties_each: float, week: int, origin: str,
                rng: np.random.Generator) -> None:
-    """Each member names ``ties_each`` random other members (one-way)."""
+    """Each member names ``ties_each`` random other members (one-way); a fractional part is the chance
+    of naming one more (so a calibrated count acts smoothly)."""
     members = np.asarray(members)
     if len(members) < 2 or ties_each <= 0:
         return
-    source = np.repeat(members, ties_each)
+    whole, part = divmod(float(ties_each), 1.0)
+    counts = np.full(len(members), int(whole))
+    if part > 0:
+        counts += rng.random(len(members)) < part
+    source = np.repeat(members, counts)
     target = members[rng.integers(0, len(members), size=len(source))]
     network.add(source, target, week, origin)
 

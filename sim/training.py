@@ -104,7 +104,7 @@ class TrainingProgramme:
         self.cohort_sizes.append(len(members))
         s.l4l[members] = IN_PROGRESS
         s.cohort[members] = cohort.id
-        relationships.form_among(m.network, members, int(p["cohort_ties"]), week, "cohort", m.rng)
+        relationships.form_among(m.network, members, p["cohort_ties"], week, "cohort", m.rng)
         if facilitator >= 0:
             relationships.form_to(m.network, members, np.full(len(members), facilitator), week, "kpo")
         self.cohorts.append(cohort)

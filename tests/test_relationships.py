@@ -143,3 +143,10 @@ def test_reflective_sessions_draw_those_who_talk_about_improvement(params):
     source, target = relationships.reflective_sessions(activity, team, 52, rng, {**params, "reflective_session_rate": 0.05})
     assert len(source) and (source < 500).all() and (target < 500).all()
     assert (team[source] != team[target]).all()
+
+
+def test_a_fractional_tie_count_is_the_chance_of_one_more():
+    net = ImprovementNetwork(1000)
+    relationships.form_among(net, np.arange(1000), 2.5, 0, "cohort", np.random.default_rng(7))
+    per_member = np.bincount(net.source, minlength=1000)
+    assert set(np.unique(per_member)) <= {1, 2, 3} and 2.3 < per_member.mean() < 2.6
