@@ -164,10 +164,14 @@ def _make_sampler(workers: int, scheduler: str | None):
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"--scheduler: cannot reach the Dask scheduler at '{scheduler}' "
                              f"({type(exc).__name__}: {exc})") from None
-        return pyabc.sampler.DaskDistributedSampler(dask_client=client), client
-    if workers < 1:
-        raise InputError(f"--workers: {workers} is not allowed; give 1 or more")
-    return pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers), None
+        sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client)
+    else:
+        if workers < 1:
+            raise InputError(f"--workers: {workers} is not allowed; give 1 or more")
+        sampler, client = pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers), None
+    # pyabc's own bar of accepted particles within a generation: a late generation can take an hour
+    sampler.show_progress = True
+    return sampler, client
 
 
 class _ProgressFilter(logging.Filter):
