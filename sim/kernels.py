@@ -55,10 +55,11 @@ def exchange_intensity(source, target, weight, activity, attention_ties, rate_we
 @njit(**_JIT)
 def settle_exchange(talked, return_draw, return_probability, engagement, target, lasting, reciprocated,
                     weight, last_active, week, fade_factor, drop_weight, strengthening, max_weight):
-    """One period of exchange, in place: a tie that ``talked`` carried exchange (``last_active`` = week) and grows by ``strengthening`` of its distance to ``max_weight``; the others,
-    but lasting ties, weaken by ``fade_factor``. Returns which ties
-    to keep (lasting, or at least ``drop_weight``) and which one-way ties that carried exchange are
-    returned (draw under ``return_probability`` x the receiver's engagement)."""
+    """One period of exchange, in place: a tie that ``talked`` carried exchange (``last_active`` = week)
+    and grows by ``strengthening`` of its distance to ``max_weight``; the others weaken by ``fade_factor``
+    (lasting ties only above their base weight 1, the weight of a new tie). Returns which ties to keep
+    (lasting, or at least ``drop_weight``) and which one-way ties that carried exchange are returned
+    (draw under ``return_probability`` x the receiver's engagement)."""
     m = len(talked)
     keep = np.empty(m, dtype=np.bool_)
     returned = np.empty(m, dtype=np.bool_)
