@@ -176,6 +176,18 @@ def test_a_killed_calibration_keeps_its_generations_and_resumes(inputs, tmp_path
     assert manifest["stopped_because"] == "a stopping rule was met after 1 generation(s) in this run"
 
 
+def test_a_terminated_calibration_records_its_wall_time(inputs, tmp_path):
+    db, setup = tmp_path / "results" / "killed" / "abc.db", tmp_path / "results" / "killed" / "setup.json"
+    process = subprocess.Popen(_calibrate_command(inputs, tmp_path, "--generations", "50"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while _generations_in(db) < 1 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.terminate()              # SIGTERM to the calibration alone, as `kill PID` does
+    assert process.wait(timeout=60) == 130
+    assert json.loads(setup.read_text())["wall_time_seconds"] > 0
+
+
 def test_parameter_recovery(tmp_path):
     """Targets simulated from known parameters are recovered: truth inside the 90% posterior interval."""
     truth = {**default_params(), "rpiw_effect": 0.55, "dropout_per_module": 0.2}

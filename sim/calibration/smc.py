@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -300,6 +302,9 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     rule = rules.convergence_rule(setup.population_size)
     after_generation = _convergence_check(run_dir, priors, rule)
     started = time.perf_counter()
+    # a terminated run (kill, a machine shutting down) ends as an interrupted one: its wall time is recorded
+    in_main_thread = threading.current_thread() is threading.main_thread()   # only there can Python set handlers
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         if resume:
             history = abc.load(db_url, 1)
@@ -313,6 +318,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
               f"--name {setup.name} --resume", file=sys.stderr)
         raise
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         elapsed = earlier_seconds + time.perf_counter() - started
         write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": elapsed, "started_at": started_at,
                                 **provenance()})
@@ -322,6 +329,10 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
                                  stop_reason=stop_reason)
     write_json(setup_path, {**_read_json(setup_path), "finished": stop_reason, "posterior": str(posterior)})
     return posterior
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _convergence_check(run_dir: Path, priors: PriorSet, rule: ConvergenceRule | None):
