@@ -54,10 +54,10 @@ def exchange_intensity(source, target, weight, activity, attention_ties, rate_we
 
 @njit(**_JIT)
 def settle_exchange(talked, return_draw, return_probability, engagement, target, lasting, reciprocated,
-                    weight, last_active, week, fade_factor, drop_weight, strengthening, max_weight):
+                    weight, last_active, week, fade_factor, drop_weight, strengthening, max_weight, base_weight):
     """One period of exchange, in place: a tie that ``talked`` carried exchange (``last_active`` = week)
     and grows by ``strengthening`` of its distance to ``max_weight``; the others weaken by ``fade_factor``
-    (lasting ties only above their base weight 1, the weight of a new tie). Returns which ties to keep
+    (lasting ties only above ``base_weight``, the weight of a new tie). Returns which ties to keep
     (lasting, or at least ``drop_weight``) and which one-way ties that carried exchange are returned
     (draw under ``return_probability`` x the receiver's engagement)."""
     m = len(talked)
@@ -69,8 +69,8 @@ def settle_exchange(talked, return_draw, return_probability, engagement, target,
             if weight[e] < max_weight:
                 weight[e] += strengthening * (max_weight - weight[e])
         elif lasting[e]:
-            if weight[e] > 1.0:   # a formal work tie keeps its base weight; what use added fades
-                weight[e] = 1.0 + (weight[e] - 1.0) * fade_factor
+            if weight[e] > base_weight:   # a formal work tie keeps its base weight; what use added fades
+                weight[e] = base_weight + (weight[e] - base_weight) * fade_factor
         else:
             weight[e] *= fade_factor
         returned[e] = talked[e] and not reciprocated[e] and return_draw[e] < return_probability * engagement[target[e]]

@@ -20,6 +20,7 @@ from sim import kernels
 
 TIE_ORIGINS = ("work", "cross_team", "cohort", "rpiw", "kpo", "messenger", "reflective", "returned", "alt_hub")
 ORIGIN = {name: code for code, name in enumerate(TIE_ORIGINS)}
+NEW_TIE_WEIGHT = 1.0   # the unit of tie weight: a tie as it forms; use makes it stronger (sim/relationships.py)
 
 
 class ImprovementNetwork:
@@ -54,7 +55,7 @@ class ImprovementNetwork:
         pos = np.searchsorted(self.keys, self.reverse_keys(self.keys))
         return np.where(self.reciprocated, pos, 0)
 
-    def add(self, source, target, week: int, origin: str, weight: float = 1.0, lasting: bool = False) -> None:
+    def add(self, source, target, week: int, origin: str, weight: float = NEW_TIE_WEIGHT, lasting: bool = False) -> None:
         """Add ties (one merge of all fields); an existing tie is strengthened to at least
         ``weight`` and marked active this week."""
         source, target = np.asarray(source, dtype=np.int64), np.asarray(target, dtype=np.int64)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim import kernels
-from sim.network import ImprovementNetwork
+from sim.network import NEW_TIE_WEIGHT, ImprovementNetwork
 
 
 def talk_activity(engagement: np.ndarray, trained: np.ndarray, practising: np.ndarray, p: dict) -> np.ndarray:
@@ -59,7 +59,7 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     keep, returned = kernels.settle_exchange(
         talked, return_draw, return_probability(culture, p), engagement, network.target, network.lasting,
         network.reciprocated, network.weight, network.last_active, week, (1 - p["tie_decay_rate"]) ** weeks,
-        p["tie_drop_weight"], p["tie_strengthening"], p["tie_max_weight"])
+        p["tie_drop_weight"], p["tie_strengthening"], p["tie_max_weight"], NEW_TIE_WEIGHT)
     back_source, back_target = network.target[returned], network.source[returned]
     network.keep(keep)
     network.add(back_source, back_target, week, "returned")

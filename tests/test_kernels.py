@@ -77,7 +77,7 @@ def test_settle_exchange_equals_the_numpy_formulas(network):
     expected_keep = network.lasting | (weight >= 0.3)
     keep, returned = kernels.settle_exchange(talked, return_draw, 0.6, engagement, network.target,
                                              network.lasting, network.reciprocated, network.weight,
-                                             network.last_active, 12, 0.8, 0.3, 0.25, 3.0)
+                                             network.last_active, 12, 0.8, 0.3, 0.25, 3.0, 1.0)
     assert np.array_equal(network.weight, weight) and np.array_equal(network.last_active, last_active)
     assert np.array_equal(keep, expected_keep) and np.array_equal(returned, expected_returned)
     assert returned.any() and not keep.all() and faded_work.any() and grow.any()
