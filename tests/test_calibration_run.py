@@ -188,6 +188,37 @@ def test_a_terminated_calibration_records_its_wall_time(inputs, tmp_path):
     assert json.loads(setup.read_text())["wall_time_seconds"] > 0
 
 
+def _worker_with_unread_results(queue, ready):
+    for _ in range(8):
+        queue.put(b"x" * 100_000)        # more than a pipe holds, and the parent is no longer reading
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_terminated_calibration_s_workers_die_at_once():
+    """pyabc's forked workers inherit the calibration's SIGTERM handler. One that raised instead of dying would wait,
+    on its way out, to flush results nobody reads, and the ending calibration waits for its workers (CI hung so)."""
+    import multiprocessing
+
+    from sim.calibration.smc import _interrupt_in
+
+    previous = signal.signal(signal.SIGTERM, _interrupt_in(os.getpid()))
+    try:
+        context = multiprocessing.get_context("fork")
+        queue, ready = context.Queue(), context.Event()
+        worker = context.Process(target=_worker_with_unread_results, args=(queue, ready), daemon=True)
+        worker.start()
+        assert ready.wait(30)
+        worker.terminate()                # what multiprocessing does to daemon workers when the calibration ends
+        worker.join(20)
+        exitcode = worker.exitcode
+        if exitcode is None:
+            worker.kill()
+        assert exitcode == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_parameter_recovery(tmp_path):
     """Targets simulated from known parameters are recovered: truth inside the 90% posterior interval."""
     truth = {**default_params(), "rpiw_effect": 0.55, "dropout_per_module": 0.2}

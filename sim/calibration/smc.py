@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import threading
@@ -304,7 +305,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     started = time.perf_counter()
     # a terminated run (kill, a machine shutting down) ends as an interrupted one: its wall time is recorded
     in_main_thread = threading.current_thread() is threading.main_thread()   # only there can Python set handlers
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt_in(os.getpid())) if in_main_thread else None
     try:
         if resume:
             history = abc.load(db_url, 1)
@@ -331,8 +332,15 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     return posterior
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _interrupt_in(calibration_pid: int):
+    """A SIGTERM handler: the calibration itself ends as interrupted; pyabc's forked workers inherit the handler
+    and must die at once instead, as without it. (A worker that raised would, on its way out, wait to flush its
+    results to a parent no longer reading them, and the parent, ending, waits for its workers: a hang.)"""
+    def interrupt(signum, frame) -> None:
+        if os.getpid() != calibration_pid:
+            os._exit(128 + signum)
+        raise KeyboardInterrupt
+    return interrupt
 
 
 def _convergence_check(run_dir: Path, priors: PriorSet, rule: ConvergenceRule | None):
