@@ -244,12 +244,30 @@ def _read_yaml(path: Path) -> dict:
 
 
 def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` laid over ``base``, mappings merged key by key. A list of dated entries (leadership or
+    programme changes) is addressed by date: ``{"changes": {"2019-01-01": {"l4l_cohorts_per_year": 5}}}``
+    sets one field of the change dated 2019-01-01, as a calibration's ``TRUST.programme.changes.DATE.field``
+    does; a list given as a list replaces the whole list."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
+        elif isinstance(value, dict) and isinstance(merged.get(key), list):
+            merged[key] = _merge_dated(merged[key], value, key)
         else:
             merged[key] = value
+    return merged
+
+
+def _merge_dated(entries: list, override: dict, field: str) -> list:
+    merged = list(entries)
+    dates = [str(entry.get("date")) if isinstance(entry, dict) else None for entry in entries]
+    for date, changes in override.items():
+        if str(date) not in dates:
+            known = ", ".join(d for d in dates if d) or "none"
+            raise InputError(f"field '{field}.{date}': no entry of '{field}' is dated {date}; dated entries: {known}")
+        at = dates.index(str(date))
+        merged[at] = deep_merge(merged[at], changes) if isinstance(changes, dict) else changes
     return merged
 
 

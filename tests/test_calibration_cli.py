@@ -54,6 +54,7 @@ def test_malformed_targets(capsys, tmp_path):
     (["calibrate"], "give a stopping rule"),
     (["calibrate", "--generations", "1", "--scale", "2"], "--scale: 2.0 is not allowed"),
     (["calibrate", "--generations", "1", "--trusts", "SASH,Leeds"], "--trusts: unknown trust(s) Leeds"),
+    (["calibrate", "--generations", "1", "--fit", "l4l,staffing"], "--fit: unknown family staffing; allowed: cqc, l4l"),
     (["report", "nowhere/posterior_x.csv"], "nowhere/posterior_x.csv: posterior file not found"),
 ])
 def test_other_bad_input(capsys, tmp_path, argv, expected):

@@ -61,3 +61,40 @@ def test_malformed_priors_name_file_and_field(tmp_path, content, expected):
         load_priors(path)
     assert path in str(error.value)
     assert expected in str(error.value)
+
+
+SECOND_PACE = "programme.changes.2019-01-01.l4l_cohorts_per_year"
+
+
+def test_a_dated_change_is_addressed_by_its_date():
+    """TRUST.programme.changes.DATE.field sets one field of the change with that date, and only that."""
+    from sim.scenario import load_scenario
+
+    params, overrides = split_particle({f"SASH.{SECOND_PACE}": 5.0, "BHRUT.programme.changes.2018-07-01."
+                                        "l4l_cohorts_per_year": 4.0}, ["SASH", "BHRUT"])
+    sash, bhrut = (load_scenario(t, overrides=overrides[t]) for t in ("SASH", "BHRUT"))
+    assert [(str(c.date), c.l4l_cohorts_per_year) for c in sash.programme.changes] == [("2019-01-01", 5.0)]
+    july_2018 = bhrut.programme.changes[0]
+    assert (july_2018.l4l_cohorts_per_year, july_2018.rpiws_per_year, july_2018.kpo_staff) == (4.0, 0, 3)
+    assert load_scenario("SASH").programme.changes[0].l4l_cohorts_per_year is None   # unset: the pace goes on
+
+
+def test_a_change_date_that_no_change_has_is_refused(tmp_path):
+    path = write(tmp_path, {"per_trust": {"programme.changes.2019-02-01.l4l_cohorts_per_year": {"SASH": [1, 2]}}})
+    with pytest.raises(InputError, match="no entry of 'changes' is dated 2019-02-01; dated entries: 2019-01-01"):
+        load_priors(path)
+
+
+def test_the_second_l4l_pace_changes_the_programme_from_its_date_only():
+    """Same seed: the same participants at the December 2018 census; fewer by March 2021 without new cohorts."""
+    from sim.runner import simulate
+    from sim.scenario import load_scenario
+
+    def participants(pace_from_2019):
+        overrides = {"programme": {"changes": {"2019-01-01": {"l4l_cohorts_per_year": pace_from_2019}}}}
+        summary = simulate(load_scenario("SASH", overrides=overrides), default_params(), seed=3, scale=0.1).summary
+        return summary["l4l_participants_2018_12"], summary["l4l_complete_2021_03"] + summary["l4l_in_progress_2021_03"]
+
+    same_pace, none_from_2019, more_from_2019 = participants(2.0), participants(0.0), participants(8.0)
+    assert same_pace[0] == none_from_2019[0] == more_from_2019[0]
+    assert none_from_2019[1] < same_pace[1] < more_from_2019[1]

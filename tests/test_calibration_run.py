@@ -74,6 +74,18 @@ def setup_for(inputs, name, population=12, seed=3, trusts=TRUSTS) -> Calibration
                             scale=SCALE, population_size=population, seed=seed, end=END, trusts=list(trusts))
 
 
+def test_a_calibration_in_blocks_fits_only_the_families_it_names(inputs, tmp_path):
+    import pyabc
+
+    setup = setup_for(inputs, "block")
+    setup.fit_families = ["rpiws"]
+    posterior_csv = calibrate(setup, StoppingRules(generations=1), workers=1, results_root=tmp_path / "results",
+                              posterior_dir=tmp_path / "posterior")
+    history = pyabc.History(f"sqlite:///{tmp_path / 'results' / 'block' / 'abc.db'}")
+    assert set(history.observed_sum_stat()) == {"SASH.rpiws_2019_07", "SATH.rpiws_2019_07"}
+    assert load_posterior(posterior_csv).manifest["fitted_families"] == ["rpiws"]
+
+
 def test_calibration_through_a_dask_local_cluster(inputs, tmp_path):
     from distributed import LocalCluster
 

@@ -21,6 +21,18 @@ def test_every_target_falls_in_its_family(target_id, expected):
     assert family(target_id) == expected
 
 
+def test_every_shipped_target_has_a_family_and_a_block_fits_only_its_own():
+    from sim.calibration.targets import FAMILIES, load_targets, target_family
+
+    targets = load_targets()
+    assert {target_family(t.id) for t in targets.targets} == set(FAMILIES)
+    census = targets.fitted().in_families(["l4l"]).targets
+    assert {t.statistic for t in census} == {"l4l_participants_2018_12", "l4l_complete_2021_03",
+                                             "l4l_in_progress_2021_03"}
+    assert len(census) == 15
+    assert targets.in_families([]) == targets
+
+
 def test_the_distance_is_the_weighted_l1_over_rmsd_scaled_deviations_summed_per_family():
     stats = pd.DataFrame({"A.cqc.2019": [1.0, 3.0], "A.rpiws_2019_07": [10.0, 30.0]})
     observed = {"A.cqc.2019": 2.0, "A.rpiws_2019_07": 20.0}

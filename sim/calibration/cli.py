@@ -21,7 +21,7 @@ from .targets import DEFAULT_TARGETS, TRUST_NAMES, check_targets_reached, load_t
 __all__ = ["register", "run_posterior_ensemble"]
 
 
-def _trust_list(text: str) -> list[str]:
+def _comma_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
@@ -70,7 +70,10 @@ def register(subparsers) -> None:
                      help=f"calibrate without this trust ({', '.join(TRUST_NAMES)}); 'all': the five leave-one-trust-out "
                           "calibrations in turn, named NAME_TRUST (NAME default loto), each resumed where it stopped "
                           "and skipped once finished")
-    cal.add_argument("--trusts", type=_trust_list, help="comma-separated trusts to calibrate against (default all five)")
+    cal.add_argument("--fit", type=_comma_list, metavar="FAMILIES",
+                     help="fit only these families of targets, comma-separated (cqc, l4l, alt, rpiws, value_streams, "
+                          "lead_time, survey): a first block of a calibration in blocks (default: every fitted target)")
+    cal.add_argument("--trusts", type=_comma_list, help="comma-separated trusts to calibrate against (default all five)")
     cal.add_argument("--end", type=_date, help="stop every run at this date, YYYY-MM-DD (quick checks and tests)")
     cal.add_argument("--seed", type=seed, default=20150701, help="base seed (20150701)")
     cal.add_argument("--targets", type=Path, default=DEFAULT_TARGETS, help="targets file (calibration/targets.yaml)")
@@ -121,7 +124,8 @@ def cmd_calibrate(args) -> int:
     setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
                              priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
                              scale=args.scale, population_size=args.population, replicates=args.replicates,
-                             seed=args.seed, end=args.end, kernel_scaling=args.kernel_scaling, trusts=args.trusts or [])
+                             seed=args.seed, end=args.end, kernel_scaling=args.kernel_scaling, trusts=args.trusts or [],
+                             fit_families=args.fit or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
                           min_acceptance_rate=args.min_acceptance, converge=args.converge,

@@ -25,7 +25,6 @@ output and parameter: mu*, its confidence half-width, sigma, mu* as a share of t
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -38,20 +37,11 @@ from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
 from .simulation import CalibrationModel
 from .smc import portable_path
-from .targets import DEFAULT_TARGETS, TRUST_NAMES, TargetSet, load_targets
-
-FAMILIES = {"cqc": "CQC ratings", "l4l": "L4L counts", "alt": "ALT counts", "rpiws": "RPIWs",
-            "value_streams": "value streams", "value_stream_selection": "value streams",
-            "lead_time_reduction": "lead time"}
-
+from .targets import DEFAULT_TARGETS, FAMILIES, TRUST_NAMES, TargetSet, load_targets, target_family
 
 def family(target_id: str) -> str:
     """The family of a target's statistic: 'SASH.cqc.2019' -> CQC ratings, 'SASH.l4l_complete_2021_03' -> L4L counts."""
-    statistic = target_id.split(".", 1)[1] if "." in target_id else target_id
-    stem = re.sub(r"_\d{4}_\d{2}$", "", statistic.split(".")[0])
-    if stem.startswith(("l4l_", "alt_")):   # l4l_complete, alt_in_progress, ...: one family each
-        stem = stem.split("_")[0]
-    return FAMILIES.get(stem, stem)
+    return FAMILIES[target_family(target_id)]
 
 
 def problem_spec(priors: PriorSet):

@@ -42,7 +42,7 @@ from .convergence import ConvergenceRule, generation_records, progress_line, wri
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
 from .simulation import CalibrationModel
-from .targets import DEFAULT_TARGETS, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
+from .targets import DEFAULT_TARGETS, FAMILIES, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
 
 RESULTS_ROOT = REPO_ROOT / "results" / "calibration"
 POSTERIOR_DIR = REPO_ROOT / "calibration"
@@ -67,6 +67,7 @@ class CalibrationSetup:
     targets_sha256: str = ""
     priors_sha256: str = ""
     fixed_params: dict[str, float] = field(default_factory=dict)
+    fit_families: list[str] = field(default_factory=list)   # fit only these families of targets (--fit); [] = all
 
 
 @dataclass
@@ -127,6 +128,7 @@ def input_path(path: str) -> Path:
 
 def _load_inputs(setup: CalibrationSetup) -> tuple[TargetSet, PriorSet]:
     targets = load_targets(input_path(setup.targets_path)).for_scale(setup.scale).fitted()   # no survey targets below full scale
+    targets = targets.in_families(setup.fit_families)
     priors = load_priors(input_path(setup.priors_path)).for_trusts(setup.trusts)
     return targets, priors
 
@@ -144,7 +146,14 @@ def new_setup(setup: CalibrationSetup) -> CalibrationSetup:
     setup.targets_sha256 = file_sha256(input_path(setup.targets_path)) if input_path(setup.targets_path).is_file() else ""
     setup.priors_sha256 = file_sha256(input_path(setup.priors_path)) if input_path(setup.priors_path).is_file() else ""
     setup.fixed_params = default_params()
-    _load_inputs(setup)  # validate before anything is written
+    unknown = sorted(set(setup.fit_families) - set(FAMILIES))
+    if unknown:
+        raise InputError(f"--fit: unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                         f"allowed: {', '.join(FAMILIES)}")
+    targets, _ = _load_inputs(setup)  # validate before anything is written
+    if not targets.for_trusts(setup.trusts):
+        raise InputError(f"--fit {','.join(setup.fit_families)}: no fitted target of these families at scale "
+                         f"{setup.scale} for {', '.join(setup.trusts)}")
     return setup
 
 
@@ -441,6 +450,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "pyabc_version": pyabc.__version__,
         "targets_file": portable_path(str(input_path(setup.targets_path))),
         "targets_sha256": setup.targets_sha256,
+        "fitted_families": setup.fit_families or "all",
         "priors_file": portable_path(str(input_path(setup.priors_path))),
         "priors_sha256": setup.priors_sha256,
         "priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log, "why": p.why}

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -155,6 +156,23 @@ class Target(InputModel):
         return float(self.observed)
 
 
+# Families of targets, by what a statistic measures: the screen splits the distance by them, and a calibration
+# in blocks (--fit) fits some of them first (docs/calibration.md, "Calibration in blocks").
+FAMILIES = {"cqc": "CQC ratings", "l4l": "L4L counts", "alt": "ALT counts", "rpiws": "RPIWs",
+            "value_streams": "value streams", "lead_time": "lead time", "survey": "network survey orderings"}
+_STEM_FAMILY = {"value_stream_selection": "value_streams", "lead_time_reduction": "lead_time"}
+
+
+def target_family(target_id: str) -> str:
+    """The family key of a target: 'SASH.cqc.2019' -> cqc, 'SASH.l4l_complete_2021_03' -> l4l,
+    'SASH.survey.dyad_reciprocity' -> survey."""
+    statistic = target_id.split(".", 1)[1] if "." in target_id else target_id
+    stem = re.sub(r"_\d{4}_\d{2}$", "", statistic.split(".")[0])
+    if stem.startswith(("l4l_", "alt_")):   # l4l_complete, alt_in_progress, ...: one family each
+        stem = stem.split("_")[0]
+    return _STEM_FAMILY.get(stem, stem)
+
+
 class TargetSet(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -180,6 +198,12 @@ class TargetSet(InputModel):
     def fitted(self) -> TargetSet:
         """The targets the ABC distance fits (role ``fitted``); the checked ones are only reported."""
         return self.model_copy(update={"targets": [t for t in self.targets if t.role == "fitted"]})
+
+    def in_families(self, families) -> TargetSet:
+        """The targets of ``families`` (keys of FAMILIES); none given: all of them."""
+        if not families:
+            return self
+        return self.model_copy(update={"targets": [t for t in self.targets if target_family(t.id) in families]})
 
     def for_trusts(self, trusts) -> list[Target]:
         """Targets that can be computed from runs of ``trusts`` (orderings need two or more; a pooled target
