@@ -114,6 +114,9 @@ def register(subparsers) -> None:
     from .screen import register as register_screen
 
     register_screen(subparsers)
+    from .blocks import register as register_blocks
+
+    register_blocks(subparsers)
 
 
 def cmd_calibrate(args) -> int:

@@ -1,0 +1,48 @@
+"""Calibration in blocks (sim/calibration/blocks.py): a block's posterior as truncated priors."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from sim.calibration.blocks import priors_fragment, truncated_ranges
+from sim.calibration.posterior import load_posterior
+from sim.cli import main
+
+PACE = "SASH.programme.changes.2019-01-01.l4l_cohorts_per_year"
+
+
+def block_posterior(tmp_path):
+    path = tmp_path / "posterior_block.csv"
+    pd.DataFrame({"dropout_per_module": [0.10, 0.12, 0.20], PACE: [3.0, 4.0, 5.0],
+                  "weight": [0.2, 0.5, 0.3]}).to_csv(path, index=False)
+    priors = [{"name": "dropout_per_module", "low": 0.0, "high": 0.3}, {"name": PACE, "low": 0.0, "high": 15.0}]
+    path.with_name("posterior_block.manifest.json").write_text(json.dumps({"priors": priors}))
+    return path
+
+
+def test_a_block_s_range_holds_its_population_widened_inside_its_prior(tmp_path):
+    ranges = truncated_ranges(load_posterior(block_posterior(tmp_path)), widen=0.25)
+    assert ranges[PACE] == (2.5, 5.5)                           # span 2, a quarter of it on each side
+    assert ranges["dropout_per_module"] == pytest.approx((0.075, 0.225))
+    assert truncated_ranges(load_posterior(block_posterior(tmp_path)), widen=10)[PACE] == (0.0, 15.0)  # the prior caps
+
+
+def test_the_fragment_is_a_priors_file_the_next_calibration_reads(tmp_path):
+    from sim.calibration.priors import load_priors
+
+    fragment = priors_fragment(truncated_ranges(load_posterior(block_posterior(tmp_path))), "block")
+    (tmp_path / "priors.yaml").write_text(fragment)
+    priors = {p.name: (p.low, p.high) for p in load_priors(tmp_path / "priors.yaml").priors}
+    assert priors == {"dropout_per_module": pytest.approx((0.075, 0.225)), PACE: (2.5, 5.5)}
+    assert yaml.safe_load(fragment)["per_trust"] == {"programme.changes.2019-01-01.l4l_cohorts_per_year":
+                                                     {"SASH": [2.5, 5.5]}}
+
+
+def test_calibrate_truncate_prints_it_and_refuses_a_file_without_priors(tmp_path, capsys):
+    assert main(["calibrate-truncate", str(block_posterior(tmp_path))]) == 0
+    assert "SASH: [2.5, 5.5]" in capsys.readouterr().out
+    (tmp_path / "posterior_block.manifest.json").write_text("{}")
+    assert main(["calibrate-truncate", str(tmp_path / "posterior_block.csv")]) == 2
+    assert "its manifest lists no priors" in capsys.readouterr().err
