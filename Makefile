@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples calibration calibration-history app
+.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-history app
 
 setup: $(STAMP)
 
@@ -34,32 +34,42 @@ app: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_model.py
 
-# The shipped calibration (docs/calibration.md): ABC-SMC, resumable (run it again to continue from its database;
-# it stops when converged or at --max-minutes), its posterior exported to calibration/, then the fit report over
-# 100 posterior draws at full scale, copied into calibration/report_main/. Machines are not kept between sessions,
-# so the run's history (pyabc database, setup, generations) is archived in calibration/history/main.tar.gz when
-# it stops and restored from there when results/ has none: `make calibration` on a fresh clone resumes it.
+# The shipped calibration (docs/calibration.md), in blocks: first the census block (each trust's L4L paces
+# against the L4L censuses, calibration/census/), whose posterior truncates the paces' priors in
+# calibration/priors.yaml (orgsim calibrate-truncate), then the main calibration. Each is ABC-SMC, resumable (run it
+# again to continue from its database; it stops when converged or at --max-minutes), its posterior exported into
+# the repository; then the fit report over 100 posterior draws at full scale, copied into calibration/report_main/.
+# Machines are not kept between sessions, so a run's history (pyabc database, setup, generations) is archived in
+# calibration/history/NAME.tar.gz when it stops and restored from there when results/ has none: `make calibration`
+# on a fresh clone resumes it.
+CENSUS_ARGS ?= --priors calibration/census/priors.yaml --fit l4l --scale 0.5 --population 150 --kernel-scaling 2 \
+	--converge 0.05 --posterior-tol 0.1 --max-minutes 55 --workers 2
 CALIBRATION_ARGS ?= --scale 1.0 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
-CALIBRATION_RUN := results/calibration/main
-CALIBRATION_HISTORY := calibration/history/main.tar.gz
-ARCHIVE_CALIBRATION = mkdir -p calibration/history && tar -czf $(CALIBRATION_HISTORY) -C $(CALIBRATION_RUN) \
-	$$(cd $(CALIBRATION_RUN) && ls abc.db setup.json scenarios.json generations.csv 2>/dev/null)
+# $(call calibrate,NAME,ARGS,POSTERIOR_DIR): restore NAME's history if results/ has none, run or resume, archive
+define calibrate
+	@if [ ! -f results/calibration/$(1)/abc.db ] && [ -f calibration/history/$(1).tar.gz ]; then \
+	  echo "== restoring the calibration's history from calibration/history/$(1).tar.gz"; \
+	  mkdir -p results/calibration/$(1) && tar -xzf calibration/history/$(1).tar.gz -C results/calibration/$(1); fi
+	status=0; $(BIN)/orgsim calibrate --name $(1) $(2) --posterior-dir $(3) --no-report \
+	  $$(test -f results/calibration/$(1)/abc.db && echo --resume) || status=$$?; \
+	  if [ -f results/calibration/$(1)/abc.db ]; then $(call archive,$(1)); fi; exit $$status
+endef
+archive = mkdir -p calibration/history && tar -czf calibration/history/$(1).tar.gz -C results/calibration/$(1) \
+	$$(cd results/calibration/$(1) && ls abc.db setup.json scenarios.json generations.csv 2>/dev/null)
+calibration-census: setup
+	$(call calibrate,census,$(CENSUS_ARGS),calibration/census)
 calibration: setup
-	@if [ ! -f $(CALIBRATION_RUN)/abc.db ] && [ -f $(CALIBRATION_HISTORY) ]; then \
-	  echo "== restoring the calibration's history from $(CALIBRATION_HISTORY)"; \
-	  mkdir -p $(CALIBRATION_RUN) && tar -xzf $(CALIBRATION_HISTORY) -C $(CALIBRATION_RUN); fi
-	status=0; $(BIN)/orgsim calibrate --name main $(CALIBRATION_ARGS) --posterior-dir calibration --no-report \
-	  $$(test -f $(CALIBRATION_RUN)/abc.db && echo --resume) || status=$$?; \
-	  if [ -f $(CALIBRATION_RUN)/abc.db ]; then $(ARCHIVE_CALIBRATION); fi; exit $$status
+	$(call calibrate,main,$(CALIBRATION_ARGS),calibration)
 	$(BIN)/orgsim report calibration/posterior_main.csv --draws 100 --scale 1.0 --workers 2 --out results/calibration/report_main
 	mkdir -p calibration/report_main
 	cp results/calibration/report_main/report.md results/calibration/report_main/*.png \
 	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
 
-# Archive the calibration's history (also after a calibration that was killed: its finished generations).
+# Archive a calibration's history (also after one that was killed: its finished generations); NAME=main by default.
+NAME ?= main
 calibration-history:
-	@test -f $(CALIBRATION_RUN)/abc.db || { echo "calibration-history: no $(CALIBRATION_RUN)/abc.db to archive"; exit 1; }
-	$(ARCHIVE_CALIBRATION)
+	@test -f results/calibration/$(NAME)/abc.db || { echo "calibration-history: no results/calibration/$(NAME)/abc.db to archive"; exit 1; }
+	$(call archive,$(NAME))
 
 # The shipped readiness reports (docs/readiness/): the three example profiles of scenarios/readiness/ over the shipped
 # calibration (about 3 minutes each on two cores); READINESS_POSTERIOR=defaults runs them at the default parameters.
