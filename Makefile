@@ -42,7 +42,7 @@ bench: setup
 # Machines are not kept between sessions, so a run's history (pyabc database, setup, generations) is archived in
 # calibration/history/NAME.tar.gz when it stops and restored from there when results/ has none: `make calibration`
 # on a fresh clone resumes it.
-CENSUS_ARGS ?= --priors calibration/census/priors.yaml --fit l4l --scale 0.5 --population 150 --kernel-scaling 2 \
+CENSUS_ARGS ?= --priors calibration/census/priors.yaml --fit l4l --scale 0.5 --population 150 \
 	--converge 0.05 --posterior-tol 0.1 --max-minutes 55 --workers 2
 CALIBRATION_ARGS ?= --scale 1.0 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
 # $(call calibrate,NAME,ARGS,POSTERIOR_DIR): restore NAME's history if results/ has none, run or resume, archive
