@@ -46,3 +46,4 @@ def test_calibrate_truncate_prints_it_and_refuses_a_file_without_priors(tmp_path
     (tmp_path / "posterior_block.manifest.json").write_text("{}")
     assert main(["calibrate-truncate", str(tmp_path / "posterior_block.csv")]) == 2
     assert "its manifest lists no priors" in capsys.readouterr().err
+

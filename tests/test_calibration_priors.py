@@ -22,7 +22,8 @@ def test_shipped_priors_lie_inside_the_allowed_ranges_and_say_why():
             spec = PARAMETERS[prior.name]
             assert spec.low <= prior.low < prior.high <= spec.high
     per_trust = [p for p in priors.priors if p.trust]
-    assert len(per_trust) <= 10, "keep per-trust free parameters few"
+    # two L4L paces per trust (both censuses) and four unpublished RPIW paces: keep them few
+    assert len(per_trust) <= 14, "keep per-trust free parameters few"
     assert "SATH.programme.rpiws_per_year" not in priors.names  # SATH's pace (24/yr) is published
 
 

@@ -221,14 +221,20 @@ def test_missing_targets_file(tmp_path):
 
 
 def test_shipped_posteriors_were_fitted_to_the_shipped_targets_and_priors():
-    """A change to targets.yaml or priors.yaml must come with a recalibration: every shipped
-    posterior's manifest names the SHA-256 of the files it was fitted to."""
-    manifests = sorted(Path(DEFAULT_TARGETS).parent.glob("posterior_*.manifest.json"))
-    assert manifests, "no shipped posterior"
+    """A change to targets.yaml or a priors file must come with a recalibration: every shipped
+    posterior's manifest (the main one and each block's, calibration/*/) names the SHA-256 of the files
+    it was fitted to, and the main one was fitted to calibration/priors.yaml."""
+    from sim.calibration.targets import REPO_ROOT
+
+    folder = Path(DEFAULT_TARGETS).parent
+    manifests = sorted(folder.glob("posterior_*.manifest.json")) + sorted(folder.glob("*/posterior_*.manifest.json"))
+    assert any(path.parent == folder for path in manifests), "no shipped posterior"
     for path in manifests:
         manifest = json.loads(path.read_text())
         assert manifest["targets_sha256"] == file_sha256(DEFAULT_TARGETS), path.name
-        assert manifest["priors_sha256"] == file_sha256(DEFAULT_PRIORS), path.name
+        assert manifest["priors_sha256"] == file_sha256(REPO_ROOT / manifest["priors_file"]), path.name
+        if path.parent == folder:
+            assert REPO_ROOT / manifest["priors_file"] == Path(DEFAULT_PRIORS), path.name
 
 
 def test_the_shipped_posterior_is_a_posterior_of_this_model():
