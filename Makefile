@@ -34,8 +34,8 @@ app: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_model.py
 
-# The shipped calibration (docs/calibration.md), in blocks: first the census block (each trust's L4L paces
-# against the L4L censuses, calibration/census/), whose posterior truncates the paces' priors in
+# The shipped calibration (docs/calibration.md), in blocks: first the census blocks (each trust's L4L paces
+# against its L4L censuses, calibration/census/), whose posteriors, once converged, truncate the paces' priors in
 # calibration/priors.yaml (orgsim calibrate-truncate), then the main calibration. Each is ABC-SMC, resumable (run it
 # again to continue from its database; it stops when converged or at --max-minutes), its posterior exported into
 # the repository; then the fit report over 100 posterior draws at full scale, copied into calibration/report_main/.
@@ -43,7 +43,7 @@ bench: setup
 # calibration/history/NAME.tar.gz when it stops and restored from there when results/ has none: `make calibration`
 # on a fresh clone resumes it.
 CENSUS_ARGS ?= --priors calibration/census/priors.yaml --fit l4l --scale 0.5 --population 150 \
-	--converge 0.05 --posterior-tol 0.1 --max-minutes 55 --workers 2
+	--converge 0.05 --posterior-tol 0.1 --max-minutes 10 --workers 2
 CALIBRATION_ARGS ?= --scale 1.0 --population 200 --replicates 1 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
 # $(call calibrate,NAME,ARGS,POSTERIOR_DIR): restore NAME's history if results/ has none, run or resume, archive
 define calibrate
@@ -56,8 +56,13 @@ define calibrate
 endef
 archive = mkdir -p calibration/history && tar -czf calibration/history/$(1).tar.gz -C results/calibration/$(1) \
 	$$(cd results/calibration/$(1) && ls abc.db setup.json scenarios.json generations.csv 2>/dev/null)
+# one census block per trust (its paces depend on its own censuses only): census_SASH, census_LTHT, ...
+define census_block
+$(call calibrate,census_$(1),--trusts $(1) $(CENSUS_ARGS),calibration/census)
+
+endef
 calibration-census: setup
-	$(call calibrate,census,$(CENSUS_ARGS),calibration/census)
+	$(foreach trust,SASH LTHT UHCW SATH BHRUT,$(call census_block,$(trust)))
 calibration: setup
 	$(call calibrate,main,$(CALIBRATION_ARGS),calibration)
 	$(BIN)/orgsim report calibration/posterior_main.csv --draws 100 --scale 1.0 --workers 2 --out results/calibration/report_main

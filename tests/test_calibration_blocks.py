@@ -47,3 +47,12 @@ def test_calibrate_truncate_prints_it_and_refuses_a_file_without_priors(tmp_path
     assert main(["calibrate-truncate", str(tmp_path / "posterior_block.csv")]) == 2
     assert "its manifest lists no priors" in capsys.readouterr().err
 
+
+
+def test_blocks_of_several_trusts_join_and_share_the_widest_range():
+    from sim.calibration.blocks import union_of_ranges
+
+    joined = union_of_ranges([{"dropout_per_module": (0.1, 0.2), "SASH.programme.l4l_cohorts_per_year": (2, 4)},
+                              {"dropout_per_module": (0.05, 0.15), "SATH.programme.l4l_cohorts_per_year": (5, 9)}])
+    assert joined == {"dropout_per_module": (0.05, 0.2), "SASH.programme.l4l_cohorts_per_year": (2, 4),
+                      "SATH.programme.l4l_cohorts_per_year": (5, 9)}

@@ -1,10 +1,11 @@
 """Calibration in blocks: a first block's posterior becomes a truncated prior of the next calibration.
 
 A block (``orgsim calibrate --fit FAMILIES --priors BLOCK_PRIORS``) fits a few parameters against the targets
-that inform them most, the other parameters at their defaults: the L4L paces of each trust against the L4L
-censuses, say (docs/calibration.md, "Calibration in blocks"). The main calibration then draws each of these
-parameters uniformly from the range the block's final population spans, widened on each side by ``widen`` times
-that span and kept inside the block's prior. Truncating a prior to a region that holds the posterior leaves the
+that inform them most, the other parameters at their defaults: one trust's L4L paces against its L4L censuses,
+say (docs/calibration.md, "Calibration in blocks"). The main calibration then draws each of these parameters
+uniformly from the range the block's final population spans, widened on each side by ``widen`` times that span
+and kept inside the block's prior. With several blocks (one per trust), a parameter that several of them free
+(a shared one) gets the union of their ranges. Truncating a prior to a region that holds the posterior leaves the
 posterior as it was and spends no simulations where the data rule a parameter out (Deistler, Goncalves and
 Macke 2022, truncated sequential posterior estimation); the widening covers what the block could not see, the
 other parameters moving from their defaults.
@@ -41,6 +42,15 @@ def truncated_ranges(posterior: Posterior, widen: float = 0.25) -> dict[str, tup
     return ranges
 
 
+def union_of_ranges(ranges: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Blocks' ranges together: a parameter of one block keeps its range, one of several spans them all."""
+    union: dict[str, tuple[float, float]] = {}
+    for block in ranges:
+        for name, (low, high) in block.items():
+            union[name] = (min(low, union[name][0]), max(high, union[name][1])) if name in union else (low, high)
+    return union
+
+
 def priors_fragment(ranges: dict[str, tuple[float, float]], source: str) -> str:
     """The ranges as priors.yaml entries (shared ones, then per_trust by field), to copy into the next priors file."""
     shared = [f"  {name}: [{low:g}, {high:g}]" for name, (low, high) in ranges.items()
@@ -64,12 +74,14 @@ def register(subparsers) -> None:
     cmd = subparsers.add_parser("calibrate-truncate", help="a block's posterior as truncated priors for the next calibration",
                                 description="Print, as priors.yaml entries, the range each free parameter of a block's "
                                             "posterior spans, widened (docs/calibration.md, 'Calibration in blocks').")
-    cmd.add_argument("posterior", type=Path, help="the block's posterior, e.g. calibration/census/posterior_census.csv")
+    cmd.add_argument("posteriors", type=Path, nargs="+",
+                     help="the blocks' posteriors, e.g. calibration/census/posterior_census_*.csv")
     cmd.add_argument("--widen", type=positive_float, default=0.25,
                      help="widen the span by this share of it on each side (0.25)")
-    cmd.set_defaults(handler=lambda args: _print_fragment(args.posterior, args.widen))
+    cmd.set_defaults(handler=lambda args: _print_fragment(args.posteriors, args.widen))
 
 
-def _print_fragment(path: Path, widen: float) -> int:
-    print(priors_fragment(truncated_ranges(load_posterior(path), widen), str(path)), end="")
+def _print_fragment(paths: list[Path], widen: float) -> int:
+    ranges = union_of_ranges([truncated_ranges(load_posterior(path), widen) for path in paths])
+    print(priors_fragment(ranges, " ".join(str(path) for path in paths)), end="")
     return 0
