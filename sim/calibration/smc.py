@@ -456,7 +456,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log, "why": p.why}
                    for p in priors.priors],
         "fixed_params": setup.fixed_params,
-        "database": str(db_path) if db_path else None,
+        "database": portable_path(str(db_path)) if db_path else None,   # relative to the repository when inside it
         "generation_table": generations,
         "scenarios": _read_json(db_path.parent / "scenarios.json") if db_path else {},
         "started_at": _read_json(db_path.parent / "setup.json").get("started_at") if db_path else None,
