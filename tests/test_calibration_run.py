@@ -99,6 +99,7 @@ def test_calibration_through_a_dask_local_cluster(inputs, tmp_path):
     assert posterior.weights.sum() == pytest.approx(1.0)
     assert manifest["generations"] == 2 and manifest["final_epsilon"] > 0
     assert manifest["stopped_because"] == "a stopping rule was met after 2 generation(s) in this run"
+    assert manifest["status"] == "interim: not converged (a stopping rule was met after 2 generation(s) in this run)"
     assert "DaskDistributedSampler" in manifest["sampler"]
     assert manifest["trusts_calibrated"] == TRUSTS and manifest["git_commit"]
     assert set(posterior.free_columns()) == {"rpiw_effect", "dropout_per_module", "SASH.programme.rpiws_per_year"}

@@ -423,7 +423,11 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
     generations = generation_records(history, priors)
     rule = rules.convergence_rule(setup.population_size)
     total = int(history.total_nr_simulations)
+    converged = bool(rule and generations and rule.met(generations[-1]))
+    stopped_because = stop_reason or "exported from the finished generations (--export)"
     write_json(manifest_path(csv_path), {
+        # what a user must know first: an unconverged posterior is interim, whatever stopped it
+        "status": "converged" if converged else f"interim: not converged ({stopped_because})",
         "name": setup.name,
         "posterior_file": csv_path.name,
         "trusts_calibrated": setup.trusts,
@@ -435,9 +439,9 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "replicates": setup.replicates,
         "budget": {k: v for k, v in asdict(rules).items()},
         "generations": len(generations),
-        "stopped_because": stop_reason or "exported from the finished generations (--export)",
+        "stopped_because": stopped_because,
         "convergence_rule": rule.describe() if rule else None,
-        "converged": bool(rule and generations and rule.met(generations[-1])),
+        "converged": converged,
         "final_epsilon": generations[-1]["epsilon"] if generations else None,
         "total_simulations": total,
         "trust_simulations": total * len(setup.trusts) * setup.replicates,
