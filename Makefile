@@ -70,11 +70,12 @@ calibration: setup
 	cp results/calibration/report_main/report.md results/calibration/report_main/*.png \
 	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
 
-# Archive a calibration's history (also after one that was killed: its finished generations); NAME=main by default.
-NAME ?= main
+# Archive a calibration's history (also after one that was killed: its finished generations); CALIBRATION_NAME=main
+# by default (not NAME, which some environments set to the host's name).
+CALIBRATION_NAME ?= main
 calibration-history:
-	@test -f results/calibration/$(NAME)/abc.db || { echo "calibration-history: no results/calibration/$(NAME)/abc.db to archive"; exit 1; }
-	$(call archive,$(NAME))
+	@test -f results/calibration/$(CALIBRATION_NAME)/abc.db || { echo "calibration-history: no results/calibration/$(CALIBRATION_NAME)/abc.db to archive"; exit 1; }
+	$(call archive,$(CALIBRATION_NAME))
 
 # The shipped readiness reports (docs/readiness/): the three example profiles of scenarios/readiness/ over the shipped
 # calibration (about 3 minutes each on two cores); READINESS_POSTERIOR=defaults runs them at the default parameters.

@@ -39,6 +39,7 @@ from .simulation import CalibrationModel
 from .smc import portable_path
 from .targets import DEFAULT_TARGETS, FAMILIES, TRUST_NAMES, TargetSet, load_targets, target_family
 
+
 def family(target_id: str) -> str:
     """The family of a target's statistic: 'SASH.cqc.2019' -> CQC ratings, 'SASH.l4l_complete_2021_03' -> L4L counts."""
     return FAMILIES[target_family(target_id)]
