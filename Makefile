@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m sim.kernels    # compile the numba kernels once, into their disk cache
 	touch $(STAMP)
 
 # The calibrated answer (an ensemble over the shipped posterior: the fit report's 100 draws at full scale, with its

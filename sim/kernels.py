@@ -9,6 +9,8 @@ Compiled code is cached on disk (``cache=True``): the compile cost is paid once 
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 from numba import njit
 
@@ -138,3 +140,18 @@ def divide_shares(source, target, weight, reciprocated, trained, n):
         handed_down[t] += weight[e] * (1.0 if (trained[source[e]] and not reciprocated[e]) else 0.0)
         total[t] += weight[e]
     return handed_down, total
+
+
+def compile_all() -> None:
+    """Compile every kernel for the argument types the model passes (or load them from the disk cache), by running
+    a few weeks of a tiny trust. `make setup` calls it once, so no run pays the compile, and no Ctrl-C lands inside
+    LLVM's callbacks, which swallow or mangle KeyboardInterrupt."""
+    from sim.model import TrustModel          # here, not at the top: the model imports this module
+    from sim.params import default_params
+    from sim.scenario import load_scenario
+    TrustModel(load_scenario("SATH"), default_params(), rng=np.random.default_rng(0), scale=0.02,
+               end=datetime.date(2015, 10, 1)).run()
+
+
+if __name__ == "__main__":
+    compile_all()

@@ -7,6 +7,14 @@ from sim.scenario import load_scenario
 SMALL = 0.1  # a tenth of the staff: fast, same mechanisms
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """The numba kernels compiled (or loaded from their cache) before any test: a test that interrupts a child
+    process must not land its signal inside a first compile."""
+    from sim.kernels import compile_all
+    compile_all()
+
+
 @pytest.fixture
 def params():
     return default_params()

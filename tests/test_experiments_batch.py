@@ -118,8 +118,8 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(tmp_path):
         time.sleep(0.02)
     time.sleep(1.5)  # some runs finish, none is written yet (chunks of 1000)
     process.send_signal(signal.SIGINT)
-    stdout, _ = process.communicate(timeout=30)
-    assert process.returncode == 130
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
     assert "run the same command again to resume" in stdout
     kept = read_runs(out)
     assert 0 < len(kept) < 300  # the unflushed chunk was written on the way out
