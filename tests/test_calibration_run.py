@@ -361,3 +361,44 @@ def test_a_setup_stores_the_repository_inputs_relative_so_its_history_resumes_in
     outside = new_setup(CalibrationSetup(name="outside", targets_path=str(REPO_ROOT / "calibration/targets.yaml"),
                                          priors_path=str(write_priors(tmp_path / "priors.yaml"))))
     assert outside.priors_path == str((tmp_path / "priors.yaml").resolve())
+
+
+def test_a_resumed_calibration_keeps_the_distance_s_scale_weights(inputs, tmp_path):
+    """pyabc refits an adaptive distance on resume from the accepted particles alone (the rejected ones are not
+    stored), which changes every distance; the calibration logs each generation's weights and a resume takes them."""
+    import pyabc
+    from sim.calibration.distance import logged_scale_weights
+
+    setup, roots = setup_for(inputs, "resumed"), dict(results_root=tmp_path / "results", posterior_dir=tmp_path)
+    calibrate(setup, StoppingRules(generations=2), workers=1, **roots)
+    log = tmp_path / "results" / "resumed" / "scale_weights.json"
+    before = logged_scale_weights(log)
+    assert sorted(before) == [0, 1, 2]        # fitted before generations 0 and 1, and for the next one
+    history = pyabc.History(f"sqlite:///{tmp_path / 'results' / 'resumed' / 'abc.db'}")
+    statistics = sorted(before[2])
+    _, accepted = history.get_weighted_sum_stats(t=1)
+    refit = 1 / pyabc.distance.rmsd(samples=np.array([[s[k] for k in statistics] for s in accepted]),
+                                     s0=np.array([history.observed_sum_stat()[k] for k in statistics]), s_ids=statistics)
+    assert not np.allclose(refit, [before[2][k] for k in statistics])   # what pyabc alone would have resumed with
+
+    calibrate(setup, StoppingRules(generations=1), workers=1, resume=True, **roots)
+    after = logged_scale_weights(log)
+    assert after[2] == before[2] and sorted(after) == [0, 1, 2, 3]
+
+
+def test_the_distance_resumes_from_logged_weights_without_refitting(tmp_path):
+    from sim.calibration.distance import ResumableDistance
+
+    log = tmp_path / "scale_weights.json"
+    log.write_text(json.dumps({"0": {"a": 1.0, "b": 1.0}, "2": {"a": 0.5, "b": 4.0}}))
+    distance = ResumableDistance({"a": 1.0, "b": 2.0}, log)
+
+    def no_sample():
+        raise AssertionError("a resume with logged weights must not refit them")
+
+    distance.initialize(t=2, get_sample=no_sample, x_0={"a": 0.0, "b": 0.0}, total_sims=100)
+    assert distance.get_weights(2).tolist() == [0.5, 8.0]       # logged scale weight x the target's weight
+    assert distance({"a": 2.0, "b": 1.0}, {"a": 0.0, "b": 0.0}, t=2) == pytest.approx(9.0)
+    with pytest.raises(AssertionError, match="must not refit"):
+        ResumableDistance({"a": 1.0, "b": 2.0}, log).initialize(t=3, get_sample=no_sample, x_0={"a": 0.0, "b": 0.0},
+                                                                total_sims=100)

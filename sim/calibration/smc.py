@@ -3,7 +3,8 @@
 Distance: pyabc's AdaptivePNormDistance (L1), each statistic divided by its root-mean-square
 deviation from the observation in the last population (pyabc.distance.rmsd; robust for discrete
 statistics such as ratings and ranks, whose median absolute deviation is often zero), times the
-target's weight from calibration/targets.yaml.
+target's weight from calibration/targets.yaml. Its scale weights are logged by generation in
+results/calibration/<name>/scale_weights.json, from which a resume starts (sim/calibration/distance.py).
 
 Parallelism: pyabc's MulticoreEvalParallelSampler on ``workers`` local processes, or pyabc's
 DaskDistributedSampler on the cluster whose scheduler address is given.
@@ -47,6 +48,7 @@ from .targets import DEFAULT_TARGETS, FAMILIES, REPO_ROOT, TRUST_NAMES, TargetSe
 RESULTS_ROOT = REPO_ROOT / "results" / "calibration"
 POSTERIOR_DIR = REPO_ROOT / "calibration"
 SCHEDULER_TIMEOUT = "5s"
+SCALE_WEIGHTS_FILE = "scale_weights.json"   # the distance's scale weights by generation: a resume starts from them
 PROGRESS_PREFIXES = ("t:", "Accepted:", "Stop:", "Calibration sample", "Parallelize", "Start <", "Done <")
 
 
@@ -203,15 +205,16 @@ def show_progress() -> None:
             handler.setFormatter(logging.Formatter("calibrate: %(message)s"))
 
 
-def _build_abc(setup: CalibrationSetup, sampler):
+def _build_abc(setup: CalibrationSetup, sampler, run_dir: Path):
     import pyabc
+
+    from .distance import ResumableDistance
 
     targets, priors = _load_inputs(setup)
     end = dt.date.fromisoformat(setup.end) if setup.end else None
     model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end,
                              setup.replicates)
-    distance = pyabc.AdaptivePNormDistance(p=1, scale_function=pyabc.distance.rmsd,
-                                           fixed_weights=targets.weights(setup.trusts))
+    distance = ResumableDistance(targets.weights(setup.trusts), run_dir / SCALE_WEIGHTS_FILE)
     transition = pyabc.MultivariateNormalTransition(scaling=setup.kernel_scaling)
     abc = pyabc.ABCSMC(model, priors.to_pyabc(), distance, population_size=setup.population_size,
                        sampler=sampler, transitions=transition)
@@ -298,7 +301,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
                              "continue it, or choose another --name")
     show_progress()
     sampler, client = _make_sampler(workers, scheduler)
-    abc, targets, priors, scenarios = _build_abc(setup, sampler)
+    abc, targets, priors, scenarios = _build_abc(setup, sampler, run_dir)
     _check_one_particle(abc, priors)
     run_dir.mkdir(parents=True, exist_ok=True)
     earlier_seconds = _read_json(setup_path).get("wall_time_seconds", 0.0) if resume else 0.0
