@@ -142,6 +142,32 @@ def divide_shares(source, target, weight, reciprocated, trained, n):
     return handed_down, total
 
 
+@njit(**_JIT)
+def reverse_positions(source, target, reciprocated, n):
+    """For each reciprocated tie, the position of its reverse tie (0 elsewhere), as ``np.searchsorted(keys,
+    reverse keys)`` gives it: ties are sorted by source then target, so the reverse of i -> j is searched among
+    j's out-ties alone (a few, in cache) instead of among all ties."""
+    m = len(source)
+    start = np.empty(n + 1, dtype=np.int64)      # node j's out-ties are start[j]:start[j + 1]
+    e = 0
+    for node in range(n + 1):
+        while e < m and source[e] < node:
+            e += 1
+        start[node] = e
+    out = np.zeros(m, dtype=np.int64)
+    for e in range(m):
+        if reciprocated[e]:
+            i, lo, hi = source[e], start[target[e]], start[target[e] + 1]
+            while lo < hi:                       # the first of j's out-ties whose target is not below i
+                mid = (lo + hi) >> 1
+                if target[mid] < i:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[e] = lo
+    return out
+
+
 def compile_all() -> None:
     """Compile every kernel for the argument types the model passes (or load them from the disk cache), by running
     a few weeks of a tiny trust. `make setup` calls it once, so no run pays the compile, and no Ctrl-C lands inside

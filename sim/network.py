@@ -51,7 +51,11 @@ class ImprovementNetwork:
         return (keys % self.n) * self.n + keys // self.n
 
     def reverse_positions(self) -> np.ndarray:
-        """For each tie, the position of its reverse tie (meaningful where ``reciprocated``; 0 elsewhere)."""
+        """For each tie, the position of its reverse tie (meaningful where ``reciprocated``; 0 elsewhere);
+        compiled (kernels.reverse_positions), the same as ``reverse_positions_reference``."""
+        return kernels.reverse_positions(self.source, self.target, self.reciprocated, self.n)
+
+    def reverse_positions_reference(self) -> np.ndarray:
         pos = np.searchsorted(self.keys, self.reverse_keys(self.keys))
         return np.where(self.reciprocated, pos, 0)
 

@@ -50,6 +50,15 @@ def test_compact_and_insert_keep_every_field_in_order(network):
     assert all(np.array_equal(m, np.insert(f, at, v)) for m, f, v in zip(merged, fields, new))
 
 
+def test_reverse_positions_equal_the_numpy_search(network):
+    reverse = network.reverse_positions()
+    assert np.array_equal(reverse, network.reverse_positions_reference())
+    both = np.flatnonzero(network.reciprocated)
+    assert len(both) > 0 and np.array_equal(network.source[reverse[both]], network.target[both])
+    network.reciprocated[:] = True                 # also where no reverse exists: the same insertion point
+    assert np.array_equal(network.reverse_positions(), network.reverse_positions_reference())
+
+
 def test_ties_stay_sorted_and_reciprocity_consistent_after_edits(network):
     network.keep(np.random.default_rng(5).random(len(network)) < 0.8)
     network.add(np.arange(0, 100), np.arange(1, 101), 9, "returned")
