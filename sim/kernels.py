@@ -131,6 +131,36 @@ def insert_sorted(at, new, old):
 
 
 @njit(**_JIT)
+def compact_and_insert(keep, new, old):
+    """The rows of ``old`` where ``keep`` is true and the rows of ``new`` (keys ``new[0]`` sorted, none equal to a
+    kept key), in key order, each field of the tuples in one pass: ``compact`` then ``insert_sorted`` at once."""
+    o0, o1, o2, o3, o4, o5, o6, o7 = old
+    n0, n1, n2, n3, n4, n5, n6, n7 = new
+    total = int(np.count_nonzero(keep)) + len(n0)
+    out = (np.empty(total, o0.dtype), np.empty(total, o1.dtype), np.empty(total, o2.dtype), np.empty(total, o3.dtype),
+           np.empty(total, o4.dtype), np.empty(total, o5.dtype), np.empty(total, o6.dtype), np.empty(total, o7.dtype))
+    r0, r1, r2, r3, r4, r5, r6, r7 = out
+    k = 0
+    dst = 0
+    for i in range(len(keep)):
+        if keep[i]:
+            while k < len(n0) and n0[k] < o0[i]:
+                r0[dst], r1[dst], r2[dst], r3[dst] = n0[k], n1[k], n2[k], n3[k]
+                r4[dst], r5[dst], r6[dst], r7[dst] = n4[k], n5[k], n6[k], n7[k]
+                k += 1
+                dst += 1
+            r0[dst], r1[dst], r2[dst], r3[dst] = o0[i], o1[i], o2[i], o3[i]
+            r4[dst], r5[dst], r6[dst], r7[dst] = o4[i], o5[i], o6[i], o7[i]
+            dst += 1
+    while k < len(n0):
+        r0[dst], r1[dst], r2[dst], r3[dst] = n0[k], n1[k], n2[k], n3[k]
+        r4[dst], r5[dst], r6[dst], r7[dst] = n4[k], n5[k], n6[k], n7[k]
+        k += 1
+        dst += 1
+    return out
+
+
+@njit(**_JIT)
 def divide_shares(source, target, weight, reciprocated, trained, n):
     """Per member of staff, incoming tie weight that is one-way from trained staff, and all incoming weight."""
     handed_down = np.zeros(n)

@@ -60,9 +60,7 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
         talked, return_draw, return_probability(culture, p), engagement, network.target, network.lasting,
         network.reciprocated, network.weight, network.last_active, week, (1 - p["tie_decay_rate"]) ** weeks,
         p["tie_drop_weight"], p["tie_strengthening"], p["tie_max_weight"], NEW_TIE_WEIGHT)
-    back_source, back_target = network.target[returned], network.source[returned]
-    network.keep(keep)
-    network.add(back_source, back_target, week, "returned")
+    network.keep_and_add(keep, network.target[returned], network.source[returned], week, "returned")
 
 
 def form_among(network: ImprovementNetwork, members: np.ndarray, ties_each: float, week: int, origin: str,

@@ -59,6 +59,21 @@ def test_reverse_positions_equal_the_numpy_search(network):
     assert np.array_equal(network.reverse_positions(), network.reverse_positions_reference())
 
 
+def test_keep_and_add_equals_keep_then_add(network):
+    import copy
+
+    rng = np.random.default_rng(6)
+    keep = rng.random(len(network)) < 0.8
+    dropped = np.flatnonzero(~keep)[:20]                   # some added ties were dropped in the same edit
+    source = np.concatenate([rng.integers(0, 300, 400), network.source[dropped], network.target[:30]])
+    target = np.concatenate([rng.integers(0, 300, 400), network.target[dropped], network.source[:30]])
+    one_by_one = copy.deepcopy(network)
+    one_by_one.keep(keep)
+    one_by_one.add(source, target, 11, "returned")
+    network.keep_and_add(keep, source, target, 11, "returned")
+    assert all(np.array_equal(a, b) for a, b in zip(network._fields(), one_by_one._fields()))
+
+
 def test_ties_stay_sorted_and_reciprocity_consistent_after_edits(network):
     network.keep(np.random.default_rng(5).random(len(network)) < 0.8)
     network.add(np.arange(0, 100), np.arange(1, 101), 9, "returned")
