@@ -64,7 +64,7 @@ class CalibrationSetup:
     replicates: int = 1             # runs per trust per particle; statistics are their mean
     seed: int = 20150701
     end: str | None = None          # ISO date to stop every run early (tests only)
-    kernel_scaling: float = 3.0     # pyabc MultivariateNormalTransition scaling (x Silverman; 1.0 degenerates in 28-D)
+    kernel_scaling: float = 3.0     # each parameter's kernel variance, x Silverman's (sim/calibration/transition.py)
     trusts: list[str] = field(default_factory=list)
     targets_sha256: str = ""
     priors_sha256: str = ""
@@ -209,13 +209,14 @@ def _build_abc(setup: CalibrationSetup, sampler, run_dir: Path):
     import pyabc
 
     from .distance import ResumableDistance
+    from .transition import DefensiveTransition
 
     targets, priors = _load_inputs(setup)
     end = dt.date.fromisoformat(setup.end) if setup.end else None
     model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end,
                              setup.replicates)
     distance = ResumableDistance(targets.weights(setup.trusts), run_dir / SCALE_WEIGHTS_FILE)
-    transition = pyabc.MultivariateNormalTransition(scaling=setup.kernel_scaling)
+    transition = DefensiveTransition(priors, scaling=setup.kernel_scaling)
     abc = pyabc.ABCSMC(model, priors.to_pyabc(), distance, population_size=setup.population_size,
                        sampler=sampler, transitions=transition)
     return abc, targets, priors, model.scenarios
@@ -416,6 +417,8 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
     """Write calibration/posterior_<name>.csv and its manifest; returns the CSV path."""
     import pyabc
 
+    from .transition import PRIOR_SHARE
+
     posterior_dir = Path(posterior_dir)
     posterior_dir.mkdir(parents=True, exist_ok=True)
     csv_path = posterior_dir / f"posterior_{setup.name}.csv"
@@ -453,7 +456,8 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "sampler": f"DaskDistributedSampler({scheduler})" if scheduler else
                    f"MulticoreEvalParallelSampler(n_procs={workers})",
         "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
-        "transition": f"pyabc.MultivariateNormalTransition(scaling={setup.kernel_scaling})",
+        "transition": (f"{1 - PRIOR_SHARE:g} x per-parameter pyabc.MultivariateNormalTransition(scaling="
+                       f"{setup.kernel_scaling}) in logit coordinates + {PRIOR_SHARE:g} x the prior"),
         "pyabc_version": pyabc.__version__,
         "targets_file": portable_path(str(input_path(setup.targets_path))),
         "targets_sha256": setup.targets_sha256,
