@@ -69,3 +69,17 @@ def test_posterior_with_columns_of_another_model_version(capsys, tmp_path):
     code, err = run_cli(capsys, "report", str(posterior), "--out", str(tmp_path / "report"))
     assert code == 2
     assert "old_parameter" in err and "recalibrate" in err
+
+
+def test_pyabc_s_warnings_reach_the_user_beside_its_progress_lines():
+    import logging
+
+    from sim.calibration.smc import _ProgressFilter
+
+    def record(level, message):
+        return logging.LogRecord("ABC.Inference", level, __file__, 1, message, None, None)
+
+    keep = _ProgressFilter().filter
+    assert keep(record(logging.WARNING, "Unusually many (model, parameter) samples have prior density zero."))
+    assert keep(record(logging.INFO, "t: 1, eps: 4.5e+01."))
+    assert not keep(record(logging.INFO, "Timing t=0 [s]: total=3.39"))

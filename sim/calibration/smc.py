@@ -189,12 +189,13 @@ def _make_sampler(workers: int, scheduler: str | None):
 
 
 class _ProgressFilter(logging.Filter):
+    """pyabc's progress lines and every warning (one, "prior density zero", named why sampling stalled)."""
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage().startswith(PROGRESS_PREFIXES)
+        return record.levelno >= logging.WARNING or record.getMessage().startswith(PROGRESS_PREFIXES)
 
 
 def show_progress() -> None:
-    """Keep pyabc's own per-generation log lines (epsilon, acceptance, ESS) and drop the rest."""
+    """Keep pyabc's own per-generation log lines (epsilon, acceptance, ESS) and its warnings; drop the rest."""
     logger = logging.getLogger("ABC")
     logger.setLevel(logging.INFO)
     if not logger.handlers:
