@@ -48,7 +48,6 @@ def test_calibrate_truncate_prints_it_and_refuses_a_file_without_priors(tmp_path
     assert "its manifest lists no priors" in capsys.readouterr().err
 
 
-
 def test_blocks_of_several_trusts_join_and_share_the_widest_range():
     from sim.calibration.blocks import union_of_ranges
 
@@ -56,3 +55,18 @@ def test_blocks_of_several_trusts_join_and_share_the_widest_range():
                               {"dropout_per_module": (0.05, 0.15), "SATH.programme.l4l_cohorts_per_year": (5, 9)}])
     assert joined == {"dropout_per_module": (0.05, 0.2), "SASH.programme.l4l_cohorts_per_year": (2, 4),
                       "SATH.programme.l4l_cohorts_per_year": (5, 9)}
+
+
+def test_the_shipped_priors_truncate_the_census_blocks_as_their_posteriors_say():
+    """calibration/priors.yaml draws every parameter of the census blocks from the range calibrate-truncate gives
+    for the shipped block posteriors (their union): the two cannot drift apart."""
+    from sim.calibration.blocks import union_of_ranges
+    from sim.calibration.priors import DEFAULT_PRIORS, load_priors
+
+    blocks = sorted((DEFAULT_PRIORS.parent / "census").glob("posterior_census_*.csv"))
+    assert len(blocks) == 5, "one census block per trust"
+    posteriors = [load_posterior(path) for path in blocks]
+    assert all(posterior.manifest["fitted_families"] == ["l4l"] for posterior in posteriors)
+    main_priors = {p.name: (p.low, p.high) for p in load_priors(DEFAULT_PRIORS).priors}
+    for name, (low, high) in union_of_ranges([truncated_ranges(posterior) for posterior in posteriors]).items():
+        assert main_priors[name] == pytest.approx((low, high)), name
