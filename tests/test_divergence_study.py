@@ -31,9 +31,14 @@ def test_the_study_file_validates_and_takes_its_parameters_from_the_posterior():
     params, trust_overrides = base_parameters(study)        # the rest at the posterior's weighted medians
     assert params["rpiw_effect"] == pytest.approx(weighted_quantile(sets["rpiw_effect"].to_numpy(), weights, 0.5))
     sash_pace = weighted_quantile(sets["SASH.programme.l4l_cohorts_per_year"].to_numpy(), weights, 0.5)
-    sash_inputs = {column.split(".")[-1]: pytest.approx(weighted_quantile(sets[column].to_numpy(), weights, 0.5))
-                   for column in sets.columns if column.startswith("SASH.programme.")}   # each free programme input
-    assert "l4l_cohorts_per_year" in sash_inputs
+    sash_inputs = {}                                        # each free programme input, a dated change by its date
+    for column in (column for column in sets.columns if column.startswith("SASH.programme.")):
+        *path, field = column.split(".")[2:]
+        node = sash_inputs
+        for key in path:
+            node = node.setdefault(key, {})
+        node[field] = pytest.approx(weighted_quantile(sets[column].to_numpy(), weights, 0.5))
+    assert "l4l_cohorts_per_year" in sash_inputs and "l4l_cohorts_per_year" in sash_inputs["changes"]["2019-01-01"]
     assert trust_overrides["SASH"] == {"programme": sash_inputs}
     specs = experiment_specs(study)
     sash = next(spec for spec in specs if spec.scenario == "SASH")
