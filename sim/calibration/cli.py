@@ -57,9 +57,9 @@ def register(subparsers) -> None:
                                                              "(default half the population)")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
     cal.add_argument("--kernel-scaling", type=positive_float, default=3.0,
-                     help="width of pyabc's multivariate normal proposal kernel, times Silverman's bandwidth (3.0; "
-                          "wider kernels accept less, narrower ones let importance weights degenerate: "
-                          "docs/calibration.md, 'Proposal kernel')")
+                     help="variance of each parameter's proposal kernel (in logit coordinates of its prior "
+                          "range), times Silverman's (3.0; wider kernels accept less: docs/calibration.md, "
+                          "'Proposal kernel')")
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
