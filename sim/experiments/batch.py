@@ -141,6 +141,11 @@ def run_batch(
     writing ``out_dir``.
     """
     _check_options(specs, workers, chunk_size)
+    if workers == 1 and not scheduler and specs:
+        # numba loads each kernel from its disk cache on first use; a Ctrl-C inside that loader comes out as a
+        # SystemError, not KeyboardInterrupt: load them now, before anything is written or run
+        from sim.kernels import compile_all
+        compile_all()
     manifest = build_manifest(specs, outputs, description)
     store = ResultStore(Path(out_dir)) if out_dir is not None else MemoryStore()
     store.open(manifest, lambda count: specs_fingerprint(specs[:count], outputs))
