@@ -175,26 +175,33 @@ def divide_shares(source, target, weight, reciprocated, trained, n):
 @njit(**_JIT)
 def reverse_positions(source, target, reciprocated, n):
     """For each reciprocated tie, the position of its reverse tie (0 elsewhere), as ``np.searchsorted(keys,
-    reverse keys)`` gives it: ties are sorted by source then target, so the reverse of i -> j is searched among
-    j's out-ties alone (a few, in cache) instead of among all ties."""
+    reverse keys)`` gives it. Ties are sorted by source then target; a stable counting sort by target lists each
+    node's in-ties by source, and merging them with the node's out-ties (sorted by target) finds every reverse in
+    one linear pass (a binary search per tie was three times slower: its branches are unpredictable)."""
     m = len(source)
-    start = np.empty(n + 1, dtype=np.int64)      # node j's out-ties are start[j]:start[j + 1]
-    e = 0
-    for node in range(n + 1):
-        while e < m and source[e] < node:
-            e += 1
-        start[node] = e
-    out = np.zeros(m, dtype=np.int64)
+    out_start = np.zeros(n + 1, dtype=np.int64)   # node j's out-ties are out_start[j]:out_start[j + 1]
+    in_start = np.zeros(n + 1, dtype=np.int64)    # and its in-ties incoming[in_start[j]:in_start[j + 1]]
     for e in range(m):
-        if reciprocated[e]:
-            i, lo, hi = source[e], start[target[e]], start[target[e] + 1]
-            while lo < hi:                       # the first of j's out-ties whose target is not below i
-                mid = (lo + hi) >> 1
-                if target[mid] < i:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            out[e] = lo
+        out_start[source[e] + 1] += 1
+        in_start[target[e] + 1] += 1
+    for node in range(n):
+        out_start[node + 1] += out_start[node]
+        in_start[node + 1] += in_start[node]
+    fill = in_start[:n].copy()
+    incoming = np.empty(m, dtype=np.int64)
+    for e in range(m):
+        incoming[fill[target[e]]] = e
+        fill[target[e]] += 1
+    out = np.zeros(m, dtype=np.int64)
+    for j in range(n):
+        b, b_end = out_start[j], out_start[j + 1]
+        for a in range(in_start[j], in_start[j + 1]):
+            e = incoming[a]                         # i -> j, in increasing i
+            if reciprocated[e]:
+                i = source[e]
+                while b < b_end and target[b] < i:  # the first of j's out-ties whose target is not below i
+                    b += 1
+                out[e] = b
     return out
 
 
