@@ -402,3 +402,28 @@ def test_the_distance_resumes_from_logged_weights_without_refitting(tmp_path):
     with pytest.raises(AssertionError, match="must not refit"):
         ResumableDistance({"a": 1.0, "b": 2.0}, log).initialize(t=3, get_sample=no_sample, x_0={"a": 0.0, "b": 0.0},
                                                                 total_sims=100)
+
+
+def test_the_noise_floor_re_runs_the_best_particles_and_scores_them_as_pyabc_did(inputs, tmp_path):
+    """Each best particle re-run on its own seed and scored with its generation's weights gives back the distance
+    pyabc accepted it at (the scoring is pyabc's and the runs reproduce); fresh seeds give a spread."""
+    from sim.calibration.noise import noise_floor
+
+    calibrate(setup_for(inputs, "noisy"), StoppingRules(generations=2), workers=1,
+              results_root=tmp_path / "results", posterior_dir=tmp_path)
+    run_dir = tmp_path / "results" / "noisy"
+    record = noise_floor(run_dir, particles=3, seeds=4, workers=2, progress=lambda message: None)
+    assert record["generation"] == 1 and len(record["rows"]) == 3
+    for row in record["rows"]:
+        assert row["own_seed_rescored"] == pytest.approx(row["accepted_at"], rel=1e-9)
+        assert len(row["fresh"]) == 4 and row["fresh_10"] <= row["fresh_median"] <= row["fresh_90"]
+    assert record["rows"][0]["accepted_at"] <= record["rows"][-1]["accepted_at"]     # the best, in order
+    assert len({d for row in record["rows"] for d in row["fresh"]}) > 1                # the model is stochastic
+    assert (run_dir / "noise_floor.json").is_file() and "| particle |" in (run_dir / "noise_floor.md").read_text()
+
+
+def test_the_noise_floor_of_an_unknown_calibration_is_a_clear_error(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate-noise", "--name", "nothing", "--results",
+                          str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "--name" in out.stderr and "nothing" in out.stderr

@@ -117,6 +117,9 @@ def register(subparsers) -> None:
     from .blocks import register as register_blocks
 
     register_blocks(subparsers)
+    from .noise import register as register_noise
+
+    register_noise(subparsers)
 
 
 def cmd_calibrate(args) -> int:
