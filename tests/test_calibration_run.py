@@ -421,6 +421,19 @@ def test_the_noise_floor_re_runs_the_best_particles_and_scores_them_as_pyabc_did
     assert len({d for row in record["rows"] for d in row["fresh"]}) > 1                # the model is stochastic
     assert (run_dir / "noise_floor.json").is_file() and "| particle |" in (run_dir / "noise_floor.md").read_text()
 
+    from sim.calibration.report import noise_section                 # the fit report's section (--noise)
+
+    class _Posterior:
+        manifest = {"generations": 2}
+
+    section = "\n".join(noise_section(run_dir / "noise_floor.json", _Posterior()))
+    assert "## Epsilon against the model's noise" in section and "| 3 |" in section and "**not**" not in section
+    _Posterior.manifest = {"generations": 3}
+    assert "**not** this posterior's last generation" in "\n".join(noise_section(run_dir / "noise_floor.json", _Posterior()))
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(InputError, match="--noise: .*other.json is not an orgsim calibrate-noise record"):
+        noise_section(tmp_path / "other.json", _Posterior())
+
 
 def test_the_noise_floor_of_an_unknown_calibration_is_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate-noise", "--name", "nothing", "--results",

@@ -106,6 +106,9 @@ def register(subparsers) -> None:
                      help="an `orgsim validate --posterior` folder (validate.csv) whose claims the report lists")
     rep.add_argument("--sbc", type=Path, metavar="DIR",
                      help="an `orgsim calibrate-sbc` folder whose rank histograms the report shows")
+    rep.add_argument("--noise", type=Path, metavar="FILE",
+                     help="an `orgsim calibrate-noise` record (noise_floor.json) of the posterior's calibration: epsilon "
+                          "against the distances its best particles reach on fresh seeds")
     rep.set_defaults(handler=cmd_report)
 
     from .sbc import register as register_sbc
@@ -219,6 +222,7 @@ def cmd_report(args) -> int:
     check_out_path(out)
     report = write_fit_report(args.posterior, out, workers=args.workers, scale=args.scale, n_draws=args.draws,
                               seed=args.seed, scheduler=args.scheduler, loto=args.loto,
-                              loto_draws=args.loto_draws, validate_dir=args.validate, sbc_dir=args.sbc)
+                              loto_draws=args.loto_draws, validate_dir=args.validate, sbc_dir=args.sbc,
+                              noise_file=args.noise)
     print(f"wrote {report}", file=sys.stdout)
     return 0

@@ -7,8 +7,9 @@ correlations (ridges |r| > 0.5 marked); ABC diagnostics and convergence measures
 (epsilon, acceptance rate, effective sample size, posterior shift); which parameters the data pin
 down (90% posterior interval / prior range); the ranked probability score of every CQC inspection;
 every pattern as fitted, predicted or checked with pass or fail; when given, the leave-one-trust-out
-predictions (direction and RPS of the left-out trust), an ``orgsim validate`` folder's claims and an
-``orgsim calibrate-sbc`` folder's rank histograms.
+predictions (direction and RPS of the left-out trust), an ``orgsim validate`` folder's claims, an
+``orgsim calibrate-sbc`` folder's rank histograms and an ``orgsim calibrate-noise`` record (epsilon against the
+distances the best particles reach on fresh seeds).
 """
 
 from __future__ import annotations
@@ -492,11 +493,15 @@ def _header(posterior: Posterior) -> list[str]:
 def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float | None = None,
                      n_draws: int | None = None, seed: int = 1, scheduler: str | None = None,
                      loto: list | None = None, loto_draws: int | None = None, targets_path=DEFAULT_TARGETS,
-                     progress: bool = True, trusts=TRUST_NAMES, end=None, validate_dir=None, sbc_dir=None) -> Path:
+                     progress: bool = True, trusts=TRUST_NAMES, end=None, validate_dir=None, sbc_dir=None,
+                     noise_file=None) -> Path:
     """Run the posterior-predictive ensemble (and any leave-one-out predictions); write report.md."""
     out_dir = Path(out_dir)
     posterior = load_posterior(posterior_path)
     targets = load_targets(targets_path)
+    noise = noise_section(Path(noise_file), posterior) if noise_file else []   # bad input fails before any run
+    if sbc_dir and not (Path(sbc_dir) / "ranks.csv").is_file():
+        raise InputError(f"--sbc: {sbc_dir} holds no ranks.csv (run orgsim calibrate-sbc)")
     known = load_known_misses()
     scale = scale or posterior.manifest.get("scale", 1.0)
     end = dt.date.fromisoformat(end) if isinstance(end, str) else end
@@ -550,6 +555,7 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
               "so this measures the fit; the leave-one-trust-out sections give the same score for predictions.", "",
               _table(rps), "", rps_summary(rps), ""]
     lines += _posterior_sections(posterior, out_dir)
+    lines += noise
     predictions, sections = [], []
     lotos = [_loto_section(loto_path, out_dir, workers, scale, loto_draws or n_draws, seed, scheduler,
                            targets, targets_path, progress, trusts, end) for loto_path in loto or []]
@@ -649,6 +655,24 @@ def validate_section(folder: Path, posterior: Posterior) -> list[str]:
             f"{counts.get('not available', 0)} not available; parameter sets: {used or 'the documented defaults'}"
             + ("" if same else f" (**not** this report's posterior `{posterior.path.name}`)") + ".", "",
             _table(rows)]
+
+
+def noise_section(path: Path, posterior: Posterior) -> list[str]:
+    """An `orgsim calibrate-noise` record: epsilon against the distances the best particles reach on fresh seeds."""
+    from .noise import markdown
+
+    if not path.is_file():
+        raise InputError(f"--noise: {path} does not exist (run orgsim calibrate-noise; it writes noise_floor.json)")
+    try:
+        record = json.loads(path.read_text())
+        body = markdown(record).split("\n", 2)[2]      # without its title
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"--noise: {path} is not an orgsim calibrate-noise record ({error})") from None
+    generations = posterior.manifest.get("generations")
+    same = generations is not None and record.get("generation") == generations - 1
+    return ["## Epsilon against the model's noise (`orgsim calibrate-noise`)", "",
+            f"From `{path}`" + ("" if same else f" (**not** this posterior's last generation: the record is of "
+                                                 f"generation {record.get('generation')})") + ".", "", body]
 
 
 def sbc_section(folder: Path, out_dir: Path) -> list[str]:
