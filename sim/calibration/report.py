@@ -684,7 +684,8 @@ def sbc_section(folder: Path, out_dir: Path) -> list[str]:
     ranks_file = folder / "ranks.csv"
     if not ranks_file.is_file():
         raise InputError(f"--sbc: {folder} holds no ranks.csv (run orgsim calibrate-sbc)")
-    options = json.loads((folder / "manifest.json").read_text()).get("options", {}) if (folder / "manifest.json").is_file() else {}
+    manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").is_file() else {}
+    options = manifest.get("options", {})
     table = sbc_table(pd.read_csv(ranks_file))
     if (folder / "sbc_ranks.png").is_file():
         shutil.copyfile(folder / "sbc_ranks.png", out_dir / "sbc_ranks.png")
@@ -694,7 +695,7 @@ def sbc_section(folder: Path, out_dir: Path) -> list[str]:
             "true parameter sets drawn from the prior, their simulated data calibrated against as the real data are, "
             "and the rank of each truth among the posterior draws. Uniform ranks (inside the grey band) mean the "
             "pipeline's posteriors are neither too narrow nor too wide nor biased; it checks the machinery, not the "
-            "model's fit to the trusts.", "", "![sbc](sbc_ranks.png)", "", _table(table.to_dict("records")), "",
+            f"model's fit to the trusts. Run at commit {manifest.get('git_commit', 'unknown')}.", "", "![sbc](sbc_ranks.png)", "", _table(table.to_dict("records")), "",
             sbc_verdict(table), ""]
 
 
