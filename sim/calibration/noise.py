@@ -77,7 +77,7 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
            [(i, run) for i in range(len(thetas)) for run in range(1, seeds + 1)]
     progress(f"calibrate-noise: {len(best)} best particles of generation {t} x {seeds} fresh seeds "
              f"({len(jobs)} particle runs at scale {setup.scale}) on {workers} worker(s)")
-    started = time.perf_counter()
+    started, run_provenance = time.perf_counter(), provenance()    # the code as it was when the runs started
     statistics = Parallel(n_jobs=workers)(delayed(model)(thetas[i], run) for i, run in jobs)
     own = statistics[:len(thetas)]
     fresh = np.array([weighted_l1(s, observed, next_weights) for s in statistics[len(thetas):]]).reshape(len(thetas), seeds)
@@ -93,7 +93,7 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
               "weights_of_generation": t + 1 if t + 1 in logged else t, "particles": len(best), "seeds": seeds,
               "floor_median": float(np.median(fresh)), "floor_10": float(np.percentile(fresh, 10)),
               "floor_90": float(np.percentile(fresh, 90)), "rows": rows,
-              "wall_time_seconds": round(time.perf_counter() - started, 1), "workers": workers, **provenance()}
+              "wall_time_seconds": round(time.perf_counter() - started, 1), "workers": workers, **run_provenance}
     write_json(run_dir / f"{NOISE_FILE}.json", record)
     (run_dir / f"{NOISE_FILE}.md").write_text(markdown(record))
     progress(summary(record))
