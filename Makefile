@@ -40,8 +40,9 @@ bench: setup
 # calibration/priors.yaml (orgsim calibrate-truncate), then the main calibration. Each is ABC-SMC, resumable (run it
 # again to continue from its database; it stops when converged or at --max-minutes), its posterior exported into
 # the repository; then its best particles re-run on fresh seeds (orgsim calibrate-noise: epsilon against the model's
-# noise, calibration/noise/) and the fit report over 100 posterior draws at full scale (with that record and the
-# pipeline's simulation-based calibration check, calibration/sbc/), copied into calibration/report_main/.
+# noise, calibration/noise/), the evaluation's causal claims over 50 posterior draws x 4 seeds at full scale
+# (orgsim validate, calibration/validate/) and the fit report over 100 posterior draws at full scale (with those,
+# and the pipeline's simulation-based calibration check, calibration/sbc/), copied into calibration/report_main/.
 # Machines are not kept between sessions, so a run's history (pyabc database, setup, generations) is archived in
 # calibration/history/NAME.tar.gz when it stops and restored from there when results/ has none: `make calibration`
 # on a fresh clone resumes it.
@@ -71,8 +72,14 @@ calibration: setup
 	$(BIN)/orgsim calibrate-noise --name main --workers 2
 	mkdir -p calibration/noise
 	cp results/calibration/main/noise_floor.json results/calibration/main/noise_floor.md calibration/noise/
+	rm -rf results/calibration/validate     # a batch folder refuses another posterior's runs
+	$(BIN)/orgsim validate --posterior calibration/posterior_main.csv --sets 50 --replicates 4 --workers 2 \
+	  --out results/calibration/validate
+	mkdir -p calibration/validate
+	cd results/calibration/validate && cp validate.csv validate.json validate.md validate.png ../../../calibration/validate/
 	$(BIN)/orgsim report calibration/posterior_main.csv --draws 100 --scale 1.0 --workers 2 \
-	  --noise calibration/noise/noise_floor.json --sbc calibration/sbc --out results/calibration/report_main
+	  --noise calibration/noise/noise_floor.json --sbc calibration/sbc --validate calibration/validate \
+	  --out results/calibration/report_main
 	mkdir -p calibration/report_main
 	cp results/calibration/report_main/report.md results/calibration/report_main/*.png \
 	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
