@@ -6,7 +6,7 @@ few of its runs go. While epsilon is well above the distances the best particles
 calibration still has much to learn from smaller tolerances. Once epsilon is inside that spread, acceptance falls
 steeply (a particle is accepted on its lucky runs) for ever smaller changes of the posterior: then more
 replicates per particle (``--replicates``) or more informative statistics do more than another generation
-(Wilkinson 2013 reads the tolerance as the model's error; Prangle 2017 discusses choosing it).
+(Wilkinson 2013 reads the tolerance as the model's error).
 
 Method (``noise_floor``): the ``particles`` particles of the calibration's last finished generation with the
 smallest distances are re-run on ``seeds`` fresh seeds each (run indices 1..seeds; during the calibration each
