@@ -162,7 +162,7 @@ def sbc_folder(tmp_path_factory):
     return folder, options
 
 
-def test_sbc_at_tiny_size_records_ranks_and_resumes(sbc_folder):
+def test_sbc_at_tiny_size_records_ranks_and_resumes(sbc_folder, capsys):
     folder, options = sbc_folder
     ranks = pd.read_csv(folder / "ranks.csv")
     assert sorted(ranks["k"].unique()) == [0, 1] and set(ranks["parameter"]) == {"rpiw_effect", "dropout_per_module"}
@@ -171,8 +171,11 @@ def test_sbc_at_tiny_size_records_ranks_and_resumes(sbc_folder):
     assert ranks.query("k == 1 and parameter == 'rpiw_effect'")["truth"].iloc[0] == pytest.approx(truth["rpiw_effect"])
     assert (folder / "sbc_ranks.png").stat().st_size > 1000 and "uniform" in (folder / "sbc.md").read_text()
     assert json.loads((folder / "runs" / "k000" / "setup.json").read_text())["finished"]
+    assert ranks["commit"].map(lambda c: isinstance(c, str) and len(c) >= 7).all()   # which code made each draw
     before = (folder / "runs" / "k000" / "abc.db").stat().st_mtime
+    ranks.assign(commit="0" * 40).to_csv(folder / "ranks.csv", index=False)            # as if made by other code
     run_sbc("sbc", draws=3, **options)                        # one more draw; the first two are not redone
+    assert "2 finished draw(s) (0, 1) were made by other code" in capsys.readouterr().err
     ranks = pd.read_csv(folder / "ranks.csv")
     assert sorted(ranks["k"].unique()) == [0, 1, 2] and len(ranks) == 6
     assert (folder / "runs" / "k000" / "abc.db").stat().st_mtime == before

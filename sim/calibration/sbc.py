@@ -139,7 +139,9 @@ def run_sbc(name: str, *, draws: int, parameters, trusts, scale: float, populati
     write_json(manifest_file, {"kind": "orgsim calibrate-sbc", "options": options, **provenance()})
     (folder / "priors.yaml").write_text(yaml.safe_dump(priors_yaml(priors), sort_keys=False))
     ranks_file = folder / "ranks.csv"
-    done = set(pd.read_csv(ranks_file)["k"]) if ranks_file.is_file() else set()
+    earlier = pd.read_csv(ranks_file) if ranks_file.is_file() else pd.DataFrame(columns=["k"])
+    done = set(earlier["k"])
+    _note_other_code(earlier, provenance()["git_commit"])
     end_date = dt.date.fromisoformat(end) if end else None
     for k in range(draws):
         if k in done:
@@ -171,11 +173,26 @@ def run_sbc(name: str, *, draws: int, parameters, trusts, scale: float, populati
         rows = rng.choice(len(posterior.frame), size=posterior_draws, replace=True, p=posterior.weights)
         records = [{"k": k, "parameter": p.name, "truth": truth[p.name],
                     "rank": rank_of(truth[p.name], posterior.frame[p.name].to_numpy(dtype=float)[rows], rng),
-                    "posterior_draws": posterior_draws} for p in priors.priors]
-        pd.DataFrame(records).to_csv(ranks_file, mode="a", header=not ranks_file.is_file(), index=False,
-                                     float_format="%.6g")
+                    "posterior_draws": posterior_draws, "commit": posterior.manifest.get("git_commit", "unknown")}
+                   for p in priors.priors]
+        earlier = pd.concat([earlier, pd.DataFrame(records)], ignore_index=True) if len(earlier) else pd.DataFrame(records)
+        partial = ranks_file.with_suffix(".csv.partial")       # replaced in one step: a kill never leaves half a file
+        earlier.to_csv(partial, index=False, float_format="%.6g")
+        partial.replace(ranks_file)
     write_sbc_summary(folder)
     return folder
+
+
+def _note_other_code(ranks: pd.DataFrame, commit: str) -> None:
+    """Finished draws are reused whatever code made them: say so when it is not this code (or is not recorded)."""
+    if ranks.empty:
+        return
+    made = ranks["commit"].fillna("unknown").astype(str) if "commit" in ranks else pd.Series("unknown", index=ranks.index)
+    other = sorted(set(ranks.loc[made != commit, "k"]))
+    if other:
+        print(f"calibrate-sbc: note: {len(other)} finished draw(s) ({', '.join(map(str, other[:10]))}"
+              f"{', ...' if len(other) > 10 else ''}) were made by other code than this commit ({commit}) and are "
+              "reused; to check this code alone, give another --name", file=sys.stderr, flush=True)
 
 
 def rank_bins(posterior_draws: int, draws: int) -> int:
