@@ -67,7 +67,8 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
     def weights_of(generation: int) -> dict[str, float]:
         return {key: logged[generation][key] * target_weights.get(key, 1.0) for key in observed}
 
-    accepted_weights, next_weights = weights_of(t), weights_of(t + 1 if t + 1 in logged else t)
+    scored_with = t + 1 if t + 1 in logged else t          # the next generation's weights, once they are fitted
+    accepted_weights, next_weights = weights_of(t), weights_of(scored_with)
     epsilon = float(history.get_all_populations().query("t == @t")["epsilon"].iloc[0])
     best = sorted(history.get_population(t=t).particles, key=lambda p: p.distance)[:particles]
     end = dt.date.fromisoformat(setup.end) if setup.end else None
@@ -90,7 +91,7 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
                      "fresh_below_epsilon": float(np.mean(fresh[i] <= epsilon)),
                      "fresh": fresh[i].round(4).tolist(), "parameters": thetas[i]})
     record = {"kind": "orgsim calibrate-noise", "calibration": setup.name, "generation": t, "epsilon": epsilon,
-              "weights_of_generation": t + 1 if t + 1 in logged else t, "particles": len(best), "seeds": seeds,
+              "weights_of_generation": scored_with, "particles": len(best), "seeds": seeds,
               "floor_median": float(np.median(fresh)), "floor_10": float(np.percentile(fresh, 10)),
               "floor_90": float(np.percentile(fresh, 90)), "rows": rows,
               "wall_time_seconds": round(time.perf_counter() - started, 1), "workers": workers, **run_provenance}
