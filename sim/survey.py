@@ -45,6 +45,11 @@ named i), A asymmetric dyads (one named the other only), so T = 2M + A:
   respondents have out-ties, so only respondents broker.
 - ``brokerage_simple_share``: simple / all four (0 when there is no brokerage).
 - ``density``: T / (N (N - 1)).
+- who was named (why a survey is connected or not): ``named_respondent_share``, ties whose target
+  also answered; ``named_participant_share``, ties whose target is an L4L participant (in progress
+  or complete, respondents included); ``named_kpo_share``, ties whose target works in the KPO. Each
+  0 without ties. Respondents reach each other, and the network holds together, only through the
+  people they name in common; the last two need the model's staff and are added by ``emulate_survey``.
 
 **Scale.** The measures are comparable to the evaluation only at full scale, and a run below scale 1
 reports them with ``comparable: False``. The alternative, a full-size survey of a reduced-scale
@@ -75,8 +80,10 @@ from sim.staff import COMPLETE, IN_PROGRESS, L4L_STATUS, ROLES
 
 NAMES_USUAL, NAMES_MORE = (2, 5), (6, 10)   # "name 2-5 people (max 10)"
 BROKERAGE = ("simple", "recip_in", "recip_out", "both")
-MEASURES = ("respondents", "actors", "ties", "dyad_reciprocity", "arc_reciprocity", "components", "isolated_share",
-            *(f"brokerage_{k}" for k in BROKERAGE), "brokerage_simple_share", "density")
+GRAPH_MEASURES = ("respondents", "actors", "ties", "dyad_reciprocity", "arc_reciprocity", "components",
+                  "isolated_share", *(f"brokerage_{k}" for k in BROKERAGE), "brokerage_simple_share", "density",
+                  "named_respondent_share")
+MEASURES = (*GRAPH_MEASURES, "named_participant_share", "named_kpo_share")
 EDGE_COLUMNS = ("source", "target", "reciprocated", "weight", "weeks_since_active", "origin")
 ACTOR_COLUMNS = ("id", "role", "l4l", "respondent", "kpo", "ceo", "team", "cohort")
 
@@ -114,13 +121,17 @@ def emulate_survey(model, respondents: int) -> dict:
     named = [name_contacts(network, r, model.week, rng, recency, share_more) for r in sample]
     at = np.concatenate(named) if named else np.empty(0, dtype=np.int64)
     edges = pd.DataFrame({"source": network.source[at], "target": network.target[at]}, dtype="int64")
+    named = edges["target"].to_numpy()
+    participant = (staff.l4l == IN_PROGRESS) | (staff.l4l == COMPLETE)
+    composition = {"named_participant_share": float(participant[named].mean()) if len(named) else 0.0,
+                   "named_kpo_share": float(staff.kpo[named].mean()) if len(named) else 0.0}
     keys = set(zip(edges["source"], edges["target"]))
     edges["reciprocated"] = [(t, s) in keys for s, t in zip(edges["source"], edges["target"])]
     edges["weight"] = network.weight[at]
     edges["weeks_since_active"] = model.week - network.last_active[at].astype(np.int64)
     edges["origin"] = np.asarray(TIE_ORIGINS)[network.origin[at]]
     return {"edges": edges, "actors": _actors(model, sample, edges),
-            "measures": {**network_measures(edges, sample), "comparable": bool(comparable)},
+            "measures": {**network_measures(edges, sample), **composition, "comparable": bool(comparable)},
             "invited": int(len(invited))}
 
 
@@ -169,6 +180,7 @@ def network_measures(edges: pd.DataFrame, respondents) -> dict:
         **{f"brokerage_{k}": counts[k] for k in BROKERAGE},
         "brokerage_simple_share": counts["simple"] / total if total else 0.0,
         "density": ties / (n * (n - 1)) if n > 1 else 0.0,
+        "named_respondent_share": float(np.isin(target, respondents).mean()) if ties else 0.0,
     }
 
 

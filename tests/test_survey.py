@@ -13,7 +13,7 @@ from sim.calibration.targets import load_targets, simulated_statistics
 from sim.params import default_params
 from sim.network import ImprovementNetwork
 from sim.staff import COMPLETE, DROPPED, IN_PROGRESS, NONE
-from sim.survey import (ACTOR_COLUMNS, EDGE_COLUMNS, MEASURES, brokerage_counts, emulate_survey, network_measures,
+from sim.survey import (ACTOR_COLUMNS, EDGE_COLUMNS, GRAPH_MEASURES, MEASURES, brokerage_counts, emulate_survey, network_measures,
                         read_survey, survey_files, write_survey)
 
 # -- measures ---------------------------------------------------------------------------------------
@@ -37,6 +37,7 @@ def test_measures_on_a_hand_counted_network():
     assert m["components"] == 2                                # {0, 1, 3} and {2, 4, 5, 6}
     assert m["isolated_share"] == pytest.approx(2 / 5)         # respondents 0 and 1 are outside the larger
     assert m["density"] == pytest.approx(7 / 42)
+    assert m["named_respondent_share"] == pytest.approx(5 / 7)  # all but 1 -> 3 and 2 -> 5 reach one who answered
 
 
 def test_each_brokerage_class_once_and_closed_or_star_triads_not_at_all():
@@ -106,7 +107,7 @@ def test_bad_edges_are_refused():
 
 def test_no_network_gives_zero_measures_under_the_documented_names():
     m = network_measures(frame([]), [])
-    assert tuple(m) == MEASURES
+    assert tuple(m) == GRAPH_MEASURES and MEASURES[:len(GRAPH_MEASURES)] == GRAPH_MEASURES
     assert m["actors"] == m["ties"] == m["components"] == 0 and m["isolated_share"] == 0.0
 
 
@@ -221,6 +222,19 @@ def test_actors_carry_role_status_and_whether_they_answered():
     assert (actors["l4l"] == np.array(["none", "in_progress", "complete", "dropped"])[model.staff.l4l[slots]]).all()
     assert (~actors["respondent"]).any()                          # people who did not answer were named
     assert survey["measures"]["actors"] == len(actors)
+    assert tuple(k for k in survey["measures"] if k != "comparable") == MEASURES
+
+
+def test_who_was_named_is_counted_from_the_named_peoples_status():
+    # 0 and 1 answer; 0 names participant 1 and untrained 2; 1 names KPO member 3 and participant 0
+    model = fake_model(n=6, ties=0, l4l=np.array([COMPLETE, IN_PROGRESS, NONE, NONE, DROPPED, NONE]))
+    model.staff.kpo = np.array([False, False, False, True, False, False])
+    model.network.add([0, 0, 1, 1], [1, 2, 3, 0], week=190, origin="cohort")
+    m = emulate_survey(model, respondents=6)["measures"]
+    assert m["respondents"] == 2 and m["ties"] == 4
+    assert m["named_respondent_share"] == pytest.approx(2 / 4)
+    assert m["named_participant_share"] == pytest.approx(2 / 4)
+    assert m["named_kpo_share"] == pytest.approx(1 / 4)
 
 
 def test_same_seed_same_survey():
@@ -239,8 +253,11 @@ def test_files_round_trip_and_trust_names_are_checked(tmp_path):
     survey = emulate_survey(fake_model(), respondents=30)
     write_survey(tmp_path, "SASH", survey)
     edges, actors = read_survey(tmp_path, "SASH")
-    assert network_measures(edges, actors.loc[actors["respondent"], "id"]) == \
-        {k: v for k, v in survey["measures"].items() if k != "comparable"}
+    measures = survey["measures"]
+    assert network_measures(edges, actors.loc[actors["respondent"], "id"]) == {k: measures[k] for k in GRAPH_MEASURES}
+    named = actors.set_index("id").loc[edges["target"]]   # the files carry who was named, so the shares too
+    assert named["l4l"].isin(["in_progress", "complete"]).mean() == pytest.approx(measures["named_participant_share"])
+    assert named["kpo"].mean() == pytest.approx(measures["named_kpo_share"])
     with pytest.raises(ValueError, match="cannot name a survey file"):
         survey_files(tmp_path, "../SASH")
 
