@@ -16,7 +16,7 @@ import yaml
 from sim.calibration.convergence import ConvergenceRule, compare_generations, generation_records, weighted_ks
 from sim.calibration.priors import Prior, PriorSet
 from sim.calibration.report import (UNIFORM_SHARES, pattern_status, ranked_probability_score, rps_rows, sbc_section,
-                                    validate_section)
+                                    survey_measure_rows, validate_section)
 from sim.calibration.sbc import draw_truth, pseudo_targets, rank_of, run_sbc, sbc_table
 from sim.calibration.smc import StoppingRules, _run_abc
 from sim.calibration.targets import DEFAULT_TARGETS, TRUST_NAMES, load_targets
@@ -122,6 +122,16 @@ def test_ranked_probability_score():
     assert rows[("SASH", "2021")]["RPS"] == pytest.approx(0.25 ** 2 / 3)
     assert rows[("SATH", "2020")]["skill"] == pytest.approx(
         1 - ranked_probability_score([0.5, 0.25, 0, 0.25], 0) / ranked_probability_score(UNIFORM_SHARES, 0))
+
+
+def test_the_report_lists_survey_medians_only_where_the_survey_is_comparable():
+    full = {"median": 0.4, "q05": 0.1, "q95": 0.8}
+    missing = {"median": None}        # all runs below full scale: the quantiles of NaN values
+    summary = {"trusts": {"SASH": {"statistics": {"survey.isolated_share": full, "survey.named_kpo_share": full}},
+                          "SATH": {"statistics": {"survey.isolated_share": missing}}}}
+    rows = survey_measure_rows(summary)
+    assert [r["trust"] for r in rows] == ["SASH"]
+    assert rows[0]["isolated_share"] == 0.4 and rows[0]["named_kpo_share"] == 0.4 and rows[0]["actors"] is None
 
 
 def test_every_pattern_is_fitted_predicted_or_checked():

@@ -463,6 +463,22 @@ def ordering_rows(stats: pd.DataFrame, targets: TargetSet) -> list[dict]:
     return rows
 
 
+SURVEY_COLUMNS = ("respondents", "actors", "dyad_reciprocity", "isolated_share", "brokerage_simple_share",
+                  "named_respondent_share", "named_participant_share", "named_kpo_share")
+
+
+def survey_measure_rows(summary: dict) -> list[dict]:
+    """Per trust, the median of each survey measure over the ensemble (the orderings compare these;
+    the shares of who was named say why a survey holds together). Empty below full scale."""
+    rows = []
+    for trust, s in summary["trusts"].items():
+        stats = s.get("statistics", {})
+        medians = {m: (stats.get(f"survey.{m}") or {}).get("median") for m in SURVEY_COLUMNS}
+        if any(v is not None for v in medians.values()):
+            rows.append({"trust": trust, **medians})
+    return rows
+
+
 def _header(posterior: Posterior) -> list[str]:
     m = posterior.manifest
     lines = [f"# Fit report: `{posterior.path.name}`", ""]
@@ -539,6 +555,10 @@ def write_fit_report(posterior_path, out_dir, *, workers: int = 1, scale: float 
     lines += ["## Every target: observed vs posterior predictive", "", "![fit](fit_targets.png)", "",
               _table(target_rows(fit, targets))]
     lines += ["## Network orderings (December 2018 survey)", "", _table(ordering_rows(stats, targets))]
+    if survey := survey_measure_rows(summary):
+        lines += ["", "Median survey measures per trust. Respondents reach each other only through the people "
+                  "they name in common: the last three columns are the shares of named people who also answered, "
+                  "who are L4L participants and who work in the KPO (docs/ODD.md 7.10).", "", _table(survey)]
     lines += ["## Trajectories", "", "Median, 50% and 90% bands over the ensemble's runs, week by week; X marks "
               "the published ratings at their inspections and the counts at their census dates.", "",
               "![trajectories](trajectories.png)", ""]
