@@ -97,8 +97,32 @@ def test_stop_interrupts_like_ctrl_c_and_the_job_can_resume():
     while (job.progress().get("done") or 0) < 1:
         time.sleep(0.2)
     jobs.stop_job(job)
-    assert wait(job) == "stopped"
+    assert wait(job) == "stopped", job.log_tail(30)
     assert "resume" in job.manifest["error"]
+
+
+def test_a_stop_that_surfaces_as_another_error_still_stops_the_job(monkeypatch):
+    # Ctrl-C inside compiled code (numba's cache loader, pyarrow) can come out as SystemError, not
+    # KeyboardInterrupt; the job was still stopped on request and can resume, so it must not say "failed"
+    def interrupted_inside_compiled_code(argv, output):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise SystemError("<built-in function load> returned a result with an exception set") from None
+
+    def plain_error(argv, output):
+        raise SystemError("a real failure")
+
+    before = signal.getsignal(signal.SIGINT)
+    for task, expected in ((interrupted_inside_compiled_code, "stopped"), (plain_error, "failed")):
+        monkeypatch.setitem(jobs.TASKS, "whatif", task)
+        job = jobs.create_job("whatif", "in process", output="compare", batch="compare")
+        jobs.update_manifest(job.folder, lambda m: (m.update(status="starting", argv=["compare"]),
+                                                    m["sessions"].append({"started": "now"})))
+        code = jobs.run_job(job.folder)
+        assert job.manifest["status"] == expected and code == (130 if expected == "stopped" else 1)
+    assert signal.getsignal(signal.SIGINT) is before        # the job's handler does not outlive the job
 
 
 def test_no_more_than_two_jobs_run_at_once():

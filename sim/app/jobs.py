@@ -17,6 +17,7 @@ restarted) is ``stopped``; resuming it runs the same command again, and the batc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -238,21 +239,26 @@ def run_job(folder: Path) -> int:
                 _write_json(folder / "progress.json", {**progress, "updated": _now()})
 
     threading.Thread(target=report_progress, name="progress", daemon=True).start()
+    stopped = "stopped", "interrupted: finished runs are kept; resume to run the rest"
     status, error, code = "done", None, 0
     try:
-        code = TASKS[manifest["kind"]](manifest["argv"], folder / manifest["output"])
-        if code == 130:
-            status, error = "stopped", "interrupted: finished runs are kept; resume to run the rest"
+        with _noting_interrupts() as interrupted:
+            code = TASKS[manifest["kind"]](manifest["argv"], folder / manifest["output"])
+        if code == 130 or (code and interrupted.is_set()):
+            (status, error), code = stopped, 130
         elif code:
             status, error = "failed", f"orgsim exited with status {code} (see the log)"
     except InputError as exc:
         status, error, code = "failed", str(exc), 2
         print(f"orgsim: error: {exc}", flush=True)
     except KeyboardInterrupt:
-        status, error, code = "stopped", "interrupted: finished runs are kept; resume to run the rest", 130
+        (status, error), code = stopped, 130
     except BaseException as exc:     # noqa: BLE001 (a job must record how it ended, whatever ended it)
         traceback.print_exc()
-        status, error, code = "failed", f"{type(exc).__name__}: {exc}", 1
+        if interrupted.is_set():     # Ctrl-C inside compiled code can surface as another error (SystemError ...)
+            (status, error), code = stopped, 130
+        else:
+            status, error, code = "failed", f"{type(exc).__name__}: {exc}", 1
     finished.set()
     progress = measure_progress(folder, manifest)
     _write_json(folder / "progress.json", {**progress, "phase": status, "updated": _now()})
@@ -263,6 +269,26 @@ def run_job(folder: Path) -> int:
 
     update_manifest(folder, ended)
     return code
+
+
+@contextlib.contextmanager
+def _noting_interrupts():
+    """An event set when this process gets SIGINT (stop_job's Ctrl-C), which still raises KeyboardInterrupt:
+    whatever error the interrupt then surfaces as, the job is recorded as stopped, not failed."""
+    interrupted = threading.Event()
+
+    def on_interrupt(signum, frame):
+        interrupted.set()
+        signal.default_int_handler(signum, frame)
+
+    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_orgsim(argv: list[str]) -> int:
