@@ -213,9 +213,9 @@ def test_a_terminated_calibration_s_workers_die_at_once():
     on its way out, to flush results nobody reads, and the ending calibration waits for its workers (CI hung so)."""
     import multiprocessing
 
-    from sim.calibration.smc import _interrupt_in
+    from sim.calibration.smc import TerminateAsInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _interrupt_in(os.getpid()))
+    previous = signal.signal(signal.SIGTERM, TerminateAsInterrupt(os.getpid()))
     try:
         context = multiprocessing.get_context("fork")
         queue, ready = context.Queue(), context.Event()
@@ -230,6 +230,32 @@ def test_a_terminated_calibration_s_workers_die_at_once():
         assert exitcode == 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_sigterm_that_python_swallows_is_sent_again_until_it_ends_the_calibration():
+    """A SIGTERM landing in an at-fork hook (pyabc forks every generation) raises where Python can only print
+    "Exception ignored"; the calibration then ran on and CI timed out waiting for it. The handler repeats the
+    signal until the interrupt is handled."""
+    from sim.calibration.smc import TerminateAsInterrupt
+
+    terminate = TerminateAsInterrupt(os.getpid())
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass                          # swallowed, as in an at-fork hook
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            while time.monotonic() - started < 10:
+                time.sleep(0.05)          # the calibration running on
+        terminate.handled()
+        assert time.monotonic() - started < 3 * TerminateAsInterrupt.REPEAT_SECONDS
+        time.sleep(2 * TerminateAsInterrupt.REPEAT_SECONDS)   # handled: nothing is sent again
+    finally:
+        terminate.restore(previous)
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 def test_parameter_recovery(tmp_path):

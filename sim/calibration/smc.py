@@ -319,7 +319,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     started = time.perf_counter()
     # a terminated run (kill, a machine shutting down) ends as an interrupted one: its wall time is recorded
     in_main_thread = threading.current_thread() is threading.main_thread()   # only there can Python set handlers
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt_in(os.getpid())) if in_main_thread else None
+    terminate = TerminateAsInterrupt(os.getpid())
+    previous_handler = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
     try:
         if resume:
             history = abc.load(db_url, 1)
@@ -329,12 +330,13 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
         history, stop_reason = (history, f"already {already}") if already else \
             _run_abc(abc, rules, started, after_generation=after_generation)
     except KeyboardInterrupt:
+        terminate.handled()
         print(f"calibrate: interrupted; finished generations are kept in {db_path}; continue with "
               f"--name {setup.name} --resume", file=sys.stderr)
         raise
     finally:
         if in_main_thread:
-            signal.signal(signal.SIGTERM, previous_handler)
+            terminate.restore(previous_handler)
         elapsed = earlier_seconds + time.perf_counter() - started
         write_json(setup_path, {"setup": asdict(setup), "wall_time_seconds": elapsed, "started_at": started_at,
                                 **provenance()})
@@ -346,15 +348,50 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     return posterior
 
 
-def _interrupt_in(calibration_pid: int):
-    """A SIGTERM handler: the calibration itself ends as interrupted; pyabc's forked workers inherit the handler
-    and must die at once instead, as without it. (A worker that raised would, on its way out, wait to flush its
-    results to a parent no longer reading them, and the parent, ending, waits for its workers: a hang.)"""
-    def interrupt(signum, frame) -> None:
-        if os.getpid() != calibration_pid:
+class TerminateAsInterrupt:
+    """A SIGTERM handler: the calibration itself ends as interrupted (KeyboardInterrupt), so that its wall time is
+    recorded; pyabc's forked workers inherit the handler and must die at once instead, as without it. (A worker
+    that raised would, on its way out, wait to flush its results to a parent no longer reading them, and the
+    parent, ending, waits for its workers: a hang.)
+
+    Python ignores an exception raised where it cannot propagate: a SIGTERM that lands in an at-fork hook (pyabc
+    forks its workers every generation; logging's lock release runs after each fork) prints "Exception ignored"
+    and the calibration would run on, for a generation or for ever. So until the interrupt is ``handled()``, the
+    signal is sent again every ``REPEAT_SECONDS`` after the last time it was raised."""
+
+    REPEAT_SECONDS = 1.0
+
+    def __init__(self, calibration_pid: int):
+        self.calibration_pid = calibration_pid
+        self._lock = threading.Lock()          # a repeat never lands after the handler is restored
+        self._handled = threading.Event()
+        self._raised_at: float | None = None
+
+    def __call__(self, signum, frame) -> None:
+        if os.getpid() != self.calibration_pid:
             os._exit(128 + signum)
+        if self._handled.is_set():             # already ending: a late repeat must not break the clean-up
+            return
+        first = self._raised_at is None
+        self._raised_at = time.monotonic()
+        if first:
+            threading.Thread(target=self._repeat, args=(signum,), name="sigterm-repeat", daemon=True).start()
         raise KeyboardInterrupt
-    return interrupt
+
+    def _repeat(self, signum) -> None:
+        while not self._handled.wait(self.REPEAT_SECONDS):
+            with self._lock:
+                if not self._handled.is_set() and time.monotonic() - self._raised_at >= self.REPEAT_SECONDS:
+                    os.kill(self.calibration_pid, signum)
+
+    def handled(self) -> None:
+        """The interrupt reached the calibration: stop repeating it."""
+        self._handled.set()
+
+    def restore(self, previous) -> None:
+        with self._lock:
+            self._handled.set()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _convergence_check(run_dir: Path, priors: PriorSet, rule: ConvergenceRule | None):
