@@ -17,7 +17,8 @@ from sim.params import PARAMETERS, default_params
 from sim.scenario import load_scenario
 
 STATUSES = {"pass", "fail", "not available"}
-SHIPPED_NAMES = {"sash_needs_cultural_work", "sath_stable_ceo", "bhrut_relational_regulator", "sath_culture_first",
+SHIPPED_NAMES = {"sash_needs_cultural_work", "sath_stable_ceo", "bhrut_relational_regulator", "bhrut_relational_style",
+                 "sath_culture_first",
                  "bhrut_culture_first", "sath_l4l_pace_less_than_culture", "value_stream_choices",
                  "network_share_of_sash_sath_gap"}
 
@@ -257,7 +258,7 @@ def test_validate_quick_end_to_end(tmp_path):
     for name in ("manifest.json", "validate.md", "validate.png", "pairs.csv", "validate.json"):
         assert (out / name).stat().st_size > 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["runs"] == 14 * 2 * 2 and manifest["complete"]
+    assert manifest["runs"] == 15 * 2 * 2 and manifest["complete"]
     with contextlib.redirect_stdout(io.StringIO()):   # a second call reuses every run and gives the same table
         assert orgsim(command) == 0
     assert pd.read_csv(out / "validate.csv", keep_default_na=False).equals(table)
