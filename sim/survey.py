@@ -10,10 +10,12 @@ published invitations.
 improvement. How many they name: with probability p[survey_share_naming_more] uniform on 6..10,
 otherwise uniform on 2..5; never more than their out-ties. Whom: their out-ties in the improvement
 network (a tie i -> j means i talks to j about improvement), drawn without replacement with
-probability proportional to the tie's salience ``weight x exp(-(week - last_active) / R)``, R =
-p[survey_recency_weeks]: strong ties and ties used lately come to mind first; the contact's
-capability plays no part. (The draw is a Gumbel top-k on log-salience, which is successive
-sampling proportional to salience and cannot underflow for long-idle ties.) Respondents may name
+probability proportional to ``salience ** S``, salience = ``weight x exp(-(week - last_active) / R)``,
+R = p[survey_recency_weeks], S = p[survey_recall_sharpness]: strong ties and ties used lately come
+to mind first, and the more so the larger S (1: proportional to salience; large: the most salient
+almost surely); the contact's capability plays no part. (The draw is a Gumbel top-k on S x
+log-salience, which is successive sampling proportional to salience ** S and cannot underflow for
+long-idle ties.) Respondents may name
 each other; nobody names themselves (the network has no self-ties). Everyone named joins as an actor.
 
 **Network.** Directed: one tie i -> j for each respondent i who named j. Only respondents have
@@ -95,13 +97,15 @@ def number_named(rng: np.random.Generator, share_naming_more: float) -> int:
 
 
 def name_contacts(network, respondent: int, week: int, rng: np.random.Generator, recency_weeks: float,
-                  share_naming_more: float) -> np.ndarray:
+                  share_naming_more: float, recall_sharpness: float = 1.0) -> np.ndarray:
     """Positions (in the network's tie arrays) of the out-ties whose targets ``respondent`` names."""
     wanted = number_named(rng, share_naming_more)
     at = network.out_slice(respondent)
     with np.errstate(divide="ignore"):   # a zero-weight tie gets log-salience -inf: named last
         salience = np.log(network.weight[at]) - (week - network.last_active[at]) / recency_weeks
-    order = np.argsort(-(salience + rng.gumbel(size=len(salience))), kind="stable")
+    # chance of coming to mind next ∝ salience ** sharpness (Gumbel top-k on sharpness x log-salience);
+    # at sharpness 1 exactly the proportional draw
+    order = np.argsort(-(recall_sharpness * salience + rng.gumbel(size=len(salience))), kind="stable")
     return at.start + order[:wanted]
 
 
@@ -114,11 +118,12 @@ def emulate_survey(model, respondents: int) -> dict:
     staff, network, rng = model.staff, model.network, model.observation_rng
     recency = float(model.params["survey_recency_weeks"])
     share_more = float(model.params["survey_share_naming_more"])
+    sharpness = float(model.params["survey_recall_sharpness"])
     invited = np.flatnonzero((staff.l4l == IN_PROGRESS) | (staff.l4l == COMPLETE))
     comparable = model.scale >= 1
     wanted = respondents if comparable else max(1, round(respondents * model.scale))
     sample = np.sort(rng.choice(invited, size=min(wanted, len(invited)), replace=False))
-    named = [name_contacts(network, r, model.week, rng, recency, share_more) for r in sample]
+    named = [name_contacts(network, r, model.week, rng, recency, share_more, sharpness) for r in sample]
     at = np.concatenate(named) if named else np.empty(0, dtype=np.int64)
     edges = pd.DataFrame({"source": network.source[at], "target": network.target[at]}, dtype="int64")
     named = edges["target"].to_numpy()

@@ -201,6 +201,25 @@ def test_recent_strong_ties_are_named_not_capable_contacts():
     assert set(edges.loc[edges["origin"] == "work", "weeks_since_active"]) == {2}
 
 
+def test_sharp_recall_names_the_most_salient_ties_first():
+    """At recall sharpness 10 a tie three times as salient is 3**10 times as likely to come to mind: each
+    respondent names their three strong ties before any weak one; in proportion to salience (1) they do not."""
+    def strong_named(sharpness):
+        n, week = 300, 300
+        model = fake_model(n=n, l4l=np.full(n, COMPLETE), week=week, ties=0,
+                           params={"survey_share_naming_more": 0.0, "survey_recall_sharpness": sharpness})
+        net, rng = model.network, np.random.default_rng(6)
+        for i in range(n):
+            contacts = rng.choice(np.delete(np.arange(n), i), 10, replace=False)
+            net.add(np.full(3, i), contacts[:3], week=week - 1, origin="cohort", weight=3.0)
+            net.add(np.full(7, i), contacts[3:], week=week - 1, origin="work", weight=1.0)
+        edges = emulate_survey(model, respondents=n)["edges"]
+        per = edges.groupby("source").agg(named=("origin", "size"), strong=("origin", lambda o: (o == "cohort").sum()))
+        return (per["strong"] == per["named"].clip(upper=3)).mean()
+    assert strong_named(10.0) > 0.98
+    assert strong_named(1.0) < 0.6
+
+
 def test_respondents_who_name_each_other_make_reciprocated_ties():
     model = fake_model(n=6, ties=0, l4l=np.full(6, COMPLETE))
     model.network.add([0, 1, 2, 3], [1, 0, 3, 4], week=190, origin="cohort")
