@@ -217,7 +217,21 @@ def test_sweep_writes_a_summary_table_and_a_figure(tmp_path):
     text = (out / "summary.md").read_text()
     assert "| case | point | scenario | factor_ceo | param_rpiw_effect | quality_final |" in text
     assert text.count("| SATH/ceo=") == 4
+    assert "parameters not varied at their defaults" in text
     assert (out / "sweep.png").stat().st_size > 1000
+
+
+def test_a_sweep_over_a_posterior_says_its_fixed_parameters_are_the_posteriors_medians(tmp_path):
+    posterior = pd.DataFrame([default_params()] * 2).assign(rpiw_effect=[0.5, 0.7], weight=[0.5, 0.5])
+    posterior.to_csv(tmp_path / "posterior.csv", index=False)
+    path = write_experiment(tmp_path, name="medians", replicates=1, end="2015-10-01",
+                            posterior={"file": str(tmp_path / "posterior.csv")},
+                            parameters={"cohort_ties": {"values": [1.0, 3.0]}})
+    out = tmp_path / "out"
+    result = run_cli("sweep", path, "--out", out, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert f"parameters not varied at the weighted medians of {tmp_path / 'posterior.csv'}" in (out / "summary.md").read_text()
+    assert set(read_runs(out)["param_rpiw_effect"].round(6)) <= {0.5, 0.6, 0.7}
 
 
 # -- sensitivity flags -------------------------------------------------------------------------------------

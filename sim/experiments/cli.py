@@ -109,8 +109,10 @@ def run_sweep(args) -> int:
     if result is None:
         return 130
     print(f"{result.computed} runs computed, {result.done_before} reused; results in {result.out_dir}")
+    fixed = (f"at the weighted medians of {experiment.posterior.file}" if experiment.posterior
+             else "at their defaults")
     title = (f"{experiment.name}: {experiment.replicates} replicate(s) per design point, scale {experiment.scale:g}"
-             f"{f', to {experiment.end}' if experiment.end else ''}; parameters not varied at their defaults")
+             f"{f', to {experiment.end}' if experiment.end else ''}; parameters not varied {fixed}")
     written = write_sweep_summary(result.runs, experiment.outputs.final, result.out_dir, title)
     print("wrote " + ", ".join(str(path) for path in written))
     return 0

@@ -19,6 +19,8 @@ from sim.survey import MEASURES as SURVEY_MEASURES
 FINAL_OUTPUTS = (
     "staff",
     "weeks",
+    "l4l_participants_2018_11",
+    "l4l_participants_2018_12",
     "l4l_complete_2021_03",
     "l4l_in_progress_2021_03",
     "alt_complete_2021_03",
@@ -57,6 +59,8 @@ DEFAULT_COMPARE_OUTPUTS = (
 OUTPUT_LABELS = {
     "staff": "Staff (headcount)",
     "weeks": "Weeks simulated",
+    "l4l_participants_2018_11": "L4L participants, Nov 2018 (staff)",
+    "l4l_participants_2018_12": "L4L participants, Dec 2018 (staff)",
     "l4l_complete_2021_03": "L4L complete, Mar 2021 (staff)",
     "l4l_in_progress_2021_03": "L4L in progress, Mar 2021 (staff)",
     "alt_complete_2021_03": "ALT complete, Mar 2021 (staff)",
