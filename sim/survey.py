@@ -15,8 +15,8 @@ R = p[survey_recency_weeks], S = p[survey_recall_sharpness]: strong ties and tie
 to mind first, and the more so the larger S (1: proportional to salience; large: the most salient
 almost surely); the contact's capability plays no part. (The draw is a Gumbel top-k on S x
 log-salience, which is successive sampling proportional to salience ** S and cannot underflow for
-long-idle ties.) Respondents may name
-each other; nobody names themselves (the network has no self-ties). Everyone named joins as an actor.
+long-idle ties.) Respondents may name each other; nobody names themselves (the network has no
+self-ties). Everyone named joins as an actor.
 
 **Network.** Directed: one tie i -> j for each respondent i who named j. Only respondents have
 out-ties (only they answered). On it, with N actors, T ties, M mutual dyads (i named j and j
@@ -103,8 +103,8 @@ def name_contacts(network, respondent: int, week: int, rng: np.random.Generator,
     at = network.out_slice(respondent)
     with np.errstate(divide="ignore"):   # a zero-weight tie gets log-salience -inf: named last
         salience = np.log(network.weight[at]) - (week - network.last_active[at]) / recency_weeks
-    # chance of coming to mind next ∝ salience ** sharpness (Gumbel top-k on sharpness x log-salience);
-    # at sharpness 1 exactly the proportional draw
+    # the chance of coming to mind next is proportional to salience ** sharpness (Gumbel top-k on
+    # sharpness x log-salience); at sharpness 1 exactly the proportional draw
     order = np.argsort(-(recall_sharpness * salience + rng.gumbel(size=len(salience))), kind="stable")
     return at.start + order[:wanted]
 
