@@ -97,7 +97,7 @@ def number_named(rng: np.random.Generator, share_naming_more: float) -> int:
 
 
 def name_contacts(network, respondent: int, week: int, rng: np.random.Generator, recency_weeks: float,
-                  share_naming_more: float, recall_sharpness: float = 1.0) -> np.ndarray:
+                  share_naming_more: float, recall_sharpness: float) -> np.ndarray:
     """Positions (in the network's tie arrays) of the out-ties whose targets ``respondent`` names."""
     wanted = number_named(rng, share_naming_more)
     at = network.out_slice(respondent)
