@@ -68,6 +68,7 @@ class TrustModel(mesa.Model):
         self.n_teams = int(self.staff.team.max()) + 1
         self.team_sizes = np.bincount(self.staff.team, minlength=self.n_teams)
         self.team_first = np.searchsorted(self.staff.team, np.arange(self.n_teams))  # staff sorted by team
+        self.directorate = self.staff.team // scenario.network.directorate_teams   # where leaders meet (ODD 7.4)
         self.ceo_slot = self._appoint_ceo()
         self._staff_kpo(0)
         self.network = ImprovementNetwork(n)
@@ -302,12 +303,17 @@ class TrustModel(mesa.Model):
         self.network.add(src, dst, week, "messenger")
 
     def tend_relationships(self, week: int) -> None:
-        """ODD 7.4: exchange, return and fading of ties; reflective-talk routines across teams."""
+        """ODD 7.4: exchange, return and fading of ties; reflective-talk routines and leaders' exchange across teams."""
         s, p = self.staff, self.params
         activity = relationships.talk_activity(s.engagement, s.trained(), s.practising, p)
         if self.trust.culture.reflective_routines:
             src, dst = relationships.reflective_sessions(activity, s.team, RELATIONSHIPS_EVERY, self.rng, p)
             self.network.add(src, dst, week, "reflective")
+        distributed = self.trust.culture.distributed_leadership
+        if distributed * p["leader_exchange_rate"] > 0:   # at a zero rate nothing is drawn: the model without it
+            src, dst = relationships.leaders_exchange(activity, s.trained(), s.team, self.directorate, distributed,
+                                                      RELATIONSHIPS_EVERY, self.rng, p)
+            self.network.add(src, dst, week, "leadership")
         relationships.exchange_and_fade(self.network, activity, s.engagement, self.culture, RELATIONSHIPS_EVERY,
                                         week, self.rng, p)
         self.divide = engagement.divide(self.network, s.trained())   # felt over the month's exchanges

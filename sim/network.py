@@ -18,7 +18,7 @@ import numpy as np
 
 from sim import kernels
 
-TIE_ORIGINS = ("work", "cross_team", "cohort", "rpiw", "kpo", "messenger", "reflective", "returned", "alt_hub")
+TIE_ORIGINS = ("work", "cross_team", "cohort", "rpiw", "kpo", "messenger", "reflective", "returned", "alt_hub", "leadership")
 ORIGIN = {name: code for code, name in enumerate(TIE_ORIGINS)}
 NEW_TIE_WEIGHT = 1.0   # the unit of tie weight: a tie as it forms; use makes it stronger (sim/relationships.py)
 

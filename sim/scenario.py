@@ -69,6 +69,8 @@ class Network(Strict):
     team_size: int = Field(25, ge=3, le=500, description="staff per team (ward/department)")
     team_ties: int = Field(4, ge=1, le=30, description="out-ties of each member to teammates")
     cross_team_ties: float = Field(1.0, ge=0, le=20, description="mean out-ties to other teams")
+    directorate_teams: int = Field(8, ge=1, le=1000, description="teams per clinical directorate (consecutive "
+                                   "teams; not published: about 200 staff at 25 per team), where leaders meet")
 
 
 class Period(Strict):

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 
 from sim import engagement, relationships
-from sim.network import ImprovementNetwork
+from sim.network import TIE_ORIGINS, ImprovementNetwork
 from tests.conftest import run_model
 
 
@@ -150,3 +150,43 @@ def test_a_fractional_tie_count_is_the_chance_of_one_more():
     relationships.form_among(net, np.arange(1000), 2.5, 0, "cohort", np.random.default_rng(7))
     per_member = np.bincount(net.source, minlength=1000)
     assert set(np.unique(per_member)) <= {1, 2, 3} and 2.3 < per_member.mean() < 2.6
+
+
+def test_leaders_meet_as_a_group_within_their_directorate_and_more_where_leadership_is_distributed(params):
+    team = np.repeat(np.arange(20), 10)
+    directorate = team // 5
+    trained = np.zeros(200, dtype=bool)
+    trained[::3] = True
+    activity = np.ones(200)
+    p = {**params, "leader_exchange_rate": 0.2}
+    pairs = {}
+    for distributed in (0.0, 0.2, 0.8):
+        source, target = relationships.leaders_exchange(activity, trained, team, directorate, distributed, 4,
+                                                        np.random.default_rng(5), p)
+        assert trained[source].all() and trained[target].all()          # the untrained take no part
+        assert (team[source] != team[target]).all()                     # across teams
+        assert (directorate[source] == directorate[target]).all()       # within a directorate
+        assert sorted(zip(source, target)) == sorted(zip(target, source))   # a conversation: both ways
+        assert len(set(zip(source, target))) == len(source)              # each pair once per direction
+        pairs[distributed] = len(source)
+    assert pairs[0.0] == 0 < pairs[0.2] < pairs[0.8]
+    # everyone at a meeting talks with everyone there from another team
+    every = {**params, "leader_exchange_rate": 100.0}
+    source, target = relationships.leaders_exchange(activity, trained, team, directorate, 1.0, 4,
+                                                    np.random.default_rng(5), every)
+    members = np.flatnonzero(trained & (directorate == 0))
+    expected = sum(team[a] != team[b] for a in members for b in members)
+    assert ((directorate[source] == 0).sum()) == expected
+
+
+def test_leaders_exchange_concentrates_ties_among_the_trained_where_leadership_is_distributed(params):
+    end, p = dt.date(2019, 6, 30), {**params, "leader_exchange_rate": 0.5}
+    shared = run_model("SATH", {"culture": {"distributed_leadership": 0.8}}, params=p, end=end)
+    at_the_top = run_model("SATH", {"culture": {"distributed_leadership": 0.0}}, params=p, end=end)
+    leadership = TIE_ORIGINS.index("leadership")
+    assert (shared.network.origin == leadership).sum() > 0 == (at_the_top.network.origin == leadership).sum()
+
+    def among_trained(model):
+        trained, net = model.staff.trained(), model.network
+        return (trained[net.source] & trained[net.target]).mean()
+    assert among_trained(shared) > among_trained(at_the_top)
