@@ -309,9 +309,8 @@ class TrustModel(mesa.Model):
         if self.trust.culture.reflective_routines:
             src, dst = relationships.reflective_sessions(activity, s.team, RELATIONSHIPS_EVERY, self.rng, p)
             self.network.add(src, dst, week, "reflective")
-        distributed = self.trust.culture.distributed_leadership
-        if distributed * p["leader_exchange_rate"] > 0:   # at a zero rate nothing is drawn: the model without it
-            src, dst = relationships.leaders_exchange(activity, s.trained(), s.team, self.directorate, distributed,
+        if self.culture * p["leader_exchange_rate"] > 0:   # at a zero rate nothing is drawn: the model without it
+            src, dst = relationships.leaders_exchange(activity, s.trained(), s.team, self.directorate, self.culture,
                                                       RELATIONSHIPS_EVERY, self.rng, p)
             self.network.add(src, dst, week, "leadership")
         relationships.exchange_and_fade(self.network, activity, s.engagement, self.culture, RELATIONSHIPS_EVERY,

@@ -18,9 +18,9 @@
   messengers and the divide demotivates the untrained (sim/engagement.py).
 - Reflective-talk routines bring staff of different teams together: reciprocated exchange across teams,
   among those who come, who are those who talk about improvement.
-- Leaders' exchange (distributed leadership): where leadership is shared with clinical leaders, those who
-  carry the method in a directorate meet and talk improvement as a group, across their teams; where it
-  sits at the top, improvement knowledge does not flow among managers (Table 5.3, SATH).
+- Leaders' exchange: in a receptive culture (values work, distributed clinical leadership, reflective
+  routines) those who carry the method in a directorate meet and talk improvement as a group, across their
+  teams; in an unreceptive one improvement knowledge does not flow among managers (Table 5.3, SATH).
 """
 
 from __future__ import annotations
@@ -121,16 +121,16 @@ def reflective_sessions(activity: np.ndarray, team: np.ndarray, weeks: int, rng:
 
 
 def leaders_exchange(activity: np.ndarray, trained: np.ndarray, team: np.ndarray, directorate: np.ndarray,
-                     distributed_leadership: float, weeks: int, rng: np.random.Generator,
-                     p: dict) -> tuple[np.ndarray, np.ndarray]:
+                     culture: float, weeks: int, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, np.ndarray]:
     """Pairs who talk improvement in a leaders' meeting of their directorate in a period (both directions).
 
     Each member who carries the method joins with probability 1 - exp(-rate x weeks x activity), rate =
-    ``leader_exchange_rate`` x ``distributed_leadership``: the more leadership is shared, the more those
-    who lead improvement lead it together. The untrained take no part, so improvement talk concentrates
-    among the trained. Those of one directorate who meet talk as a group: every pair of them from
-    different teams (a meeting is a conversation, so every tie is reciprocated)."""
-    rate = p["leader_exchange_rate"] * distributed_leadership
+    ``leader_exchange_rate`` x the culture index (values work, values-based recruitment, reflective routines,
+    distributed leadership): in a receptive context those who lead improvement lead it together; in an
+    unreceptive one improvement knowledge does not flow among them. The untrained take no part, so
+    improvement talk concentrates among the trained. Those of one directorate who meet talk as a group:
+    every pair of them from different teams (a meeting is a conversation, so every tie is reciprocated)."""
+    rate = p["leader_exchange_rate"] * culture
     joining = np.flatnonzero(trained & (rng.random(len(activity)) < 1 - np.exp(-rate * weeks * activity)))
     if len(joining) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)

@@ -152,7 +152,7 @@ def test_a_fractional_tie_count_is_the_chance_of_one_more():
     assert set(np.unique(per_member)) <= {1, 2, 3} and 2.3 < per_member.mean() < 2.6
 
 
-def test_leaders_meet_as_a_group_within_their_directorate_and_more_where_leadership_is_distributed(params):
+def test_leaders_meet_as_a_group_within_their_directorate_and_more_in_a_receptive_culture(params):
     team = np.repeat(np.arange(20), 10)
     directorate = team // 5
     trained = np.zeros(200, dtype=bool)
@@ -160,15 +160,15 @@ def test_leaders_meet_as_a_group_within_their_directorate_and_more_where_leaders
     activity = np.ones(200)
     p = {**params, "leader_exchange_rate": 0.2}
     pairs = {}
-    for distributed in (0.0, 0.2, 0.8):
-        source, target = relationships.leaders_exchange(activity, trained, team, directorate, distributed, 4,
+    for culture in (0.0, 0.2, 0.8):
+        source, target = relationships.leaders_exchange(activity, trained, team, directorate, culture, 4,
                                                         np.random.default_rng(5), p)
         assert trained[source].all() and trained[target].all()          # the untrained take no part
         assert (team[source] != team[target]).all()                     # across teams
         assert (directorate[source] == directorate[target]).all()       # within a directorate
         assert sorted(zip(source, target)) == sorted(zip(target, source))   # a conversation: both ways
         assert len(set(zip(source, target))) == len(source)              # each pair once per direction
-        pairs[distributed] = len(source)
+        pairs[culture] = len(source)
     assert pairs[0.0] == 0 < pairs[0.2] < pairs[0.8]
     # everyone at a meeting talks with everyone there from another team
     every = {**params, "leader_exchange_rate": 100.0}
@@ -179,14 +179,14 @@ def test_leaders_meet_as_a_group_within_their_directorate_and_more_where_leaders
     assert ((directorate[source] == 0).sum()) == expected
 
 
-def test_leaders_exchange_concentrates_ties_among_the_trained_where_leadership_is_distributed(params):
+def test_leaders_exchange_concentrates_ties_among_the_trained_in_a_receptive_culture(params):
     end, p = dt.date(2019, 6, 30), {**params, "leader_exchange_rate": 0.5}
-    shared = run_model("SATH", {"culture": {"distributed_leadership": 0.8}}, params=p, end=end)
-    at_the_top = run_model("SATH", {"culture": {"distributed_leadership": 0.0}}, params=p, end=end)
+    receptive = run_model("SATH", {"culture": {"distributed_leadership": 0.8}}, params=p, end=end)
+    unreceptive = run_model("SATH", {"culture": {"distributed_leadership": 0.0}}, params=p, end=end)   # culture 0
     leadership = TIE_ORIGINS.index("leadership")
-    assert (shared.network.origin == leadership).sum() > 0 == (at_the_top.network.origin == leadership).sum()
+    assert (receptive.network.origin == leadership).sum() > 0 == (unreceptive.network.origin == leadership).sum()
 
     def among_trained(model):
         trained, net = model.staff.trained(), model.network
         return (trained[net.source] & trained[net.target]).mean()
-    assert among_trained(shared) > among_trained(at_the_top)
+    assert among_trained(receptive) > among_trained(unreceptive)
