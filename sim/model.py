@@ -305,17 +305,18 @@ class TrustModel(mesa.Model):
     def tend_relationships(self, week: int) -> None:
         """ODD 7.4: exchange, return and fading of ties; reflective-talk routines and leaders' exchange across teams."""
         s, p = self.staff, self.params
-        activity = relationships.talk_activity(s.engagement, s.trained(), s.practising, p)
+        trained = s.trained()       # nothing below changes who is trained
+        activity = relationships.talk_activity(s.engagement, trained, s.practising, p)
         if self.trust.culture.reflective_routines:
             src, dst = relationships.reflective_sessions(activity, s.team, RELATIONSHIPS_EVERY, self.rng, p)
             self.network.add(src, dst, week, "reflective")
         if self.culture * p["leader_exchange_rate"] > 0:   # at a zero rate nothing is drawn: the model without it
-            src, dst = relationships.leaders_exchange(activity, s.trained(), s.team, self.directorate, self.culture,
+            src, dst = relationships.leaders_exchange(activity, trained, s.team, self.directorate, self.culture,
                                                       RELATIONSHIPS_EVERY, self.rng, p)
             self.network.add(src, dst, week, "leadership")
         relationships.exchange_and_fade(self.network, activity, s.engagement, self.culture, RELATIONSHIPS_EVERY,
                                         week, self.rng, p)
-        self.divide = engagement.divide(self.network, s.trained())   # felt over the month's exchanges
+        self.divide = engagement.divide(self.network, trained)   # felt over the month's exchanges
         self.network_measures = self._network_measures()
 
     def _network_measures(self) -> dict[str, float]:

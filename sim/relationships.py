@@ -135,8 +135,8 @@ def leaders_exchange(activity: np.ndarray, trained: np.ndarray, team: np.ndarray
     if len(joining) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     joining = joining[np.argsort(directorate[joining], kind="stable")]
-    meetings, first, size = np.unique(directorate[joining], return_index=True, return_counts=True)
-    meeting = np.searchsorted(meetings, directorate[joining])
+    _, first, meeting, size = np.unique(directorate[joining], return_index=True, return_inverse=True,
+                                        return_counts=True)
     # every joiner paired with every joiner of their meeting (themselves and teammates dropped below)
     others = size[meeting]
     source = np.repeat(joining, others)
