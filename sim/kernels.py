@@ -81,83 +81,81 @@ def settle_exchange(talked, return_draw, return_probability, engagement, target,
 
 
 @njit(**_JIT)
-def compact(keep, keys, source, target, weight, lasting, reciprocated, last_active, origin):
-    """The tie arrays with only the rows where ``keep`` is true, all fields in one pass."""
-    m = int(np.count_nonzero(keep))
-    out = (np.empty(m, keys.dtype), np.empty(m, source.dtype), np.empty(m, target.dtype), np.empty(m, weight.dtype),
-           np.empty(m, lasting.dtype), np.empty(m, reciprocated.dtype), np.empty(m, last_active.dtype),
-           np.empty(m, origin.dtype))
-    j = 0
-    for i in range(len(keep)):
-        if keep[i]:
-            out[0][j], out[1][j], out[2][j], out[3][j] = keys[i], source[i], target[i], weight[i]
-            out[4][j], out[5][j], out[6][j], out[7][j] = lasting[i], reciprocated[i], last_active[i], origin[i]
-            j += 1
-    return out
-
-
-@njit(**_JIT)
-def insert_sorted(at, new, old):
-    """``old`` with the rows of ``new`` inserted before positions ``at`` (non-decreasing), as np.insert
-    would, for each field of the tuples ``old`` and ``new`` (same dtypes), in one pass. Runs between
-    insertions are copied element by element when short (a slice costs more than a few elements) and
-    as slices when long."""
-    o0, o1, o2, o3, o4, o5, o6, o7 = old
-    total = len(o0) + len(at)
-    out = (np.empty(total, o0.dtype), np.empty(total, o1.dtype), np.empty(total, o2.dtype), np.empty(total, o3.dtype),
-           np.empty(total, o4.dtype), np.empty(total, o5.dtype), np.empty(total, o6.dtype), np.empty(total, o7.dtype))
-    r0, r1, r2, r3, r4, r5, r6, r7 = out
-    src = 0
-    dst = 0
-    for k in range(len(at) + 1):
-        stop = at[k] if k < len(at) else len(o0)
-        span = stop - src
-        if span < 64:
-            for i in range(span):
-                r0[dst + i], r1[dst + i], r2[dst + i], r3[dst + i] = o0[src + i], o1[src + i], o2[src + i], o3[src + i]
-                r4[dst + i], r5[dst + i], r6[dst + i], r7[dst + i] = o4[src + i], o5[src + i], o6[src + i], o7[src + i]
+def edit_ties(old, keep, new_keys, week, weight, lasting, origin, n):
+    """One edit of the tie arrays ``old`` (the 8 fields of ImprovementNetwork, sorted by key), in one pass: drop the
+    rows where ``keep`` is false (an empty ``keep``: drop none), then add the ties ``new_keys`` (sorted, distinct, no
+    self-ties): an existing kept tie is strengthened to at least ``weight``, gains ``lasting`` and is active in
+    ``week`` (in place, in ``old``); the others are inserted as new rows. Reciprocation follows: the reverses of
+    dropped ties lose it, those of new ties gain it, a new tie has it if its reverse exists. Returns whether rows
+    were dropped or inserted, and the fields (``old`` itself when not); the same as
+    ``ImprovementNetwork.keep_and_add_reference``."""
+    keys, source, target, weights, lasting_, reciprocated, last_active, origins = old
+    m = len(keys)
+    keeping = len(keep) == m
+    # 1. walk the old and new keys together: update kept ties that are added again, mark new rows
+    is_new = np.zeros(len(new_keys), dtype=np.bool_)
+    i = 0
+    for k in range(len(new_keys)):
+        key = new_keys[k]
+        while i < m and keys[i] < key:
+            i += 1
+        if i < m and keys[i] == key and (not keeping or keep[i]):
+            if weights[i] < weight:
+                weights[i] = weight
+            lasting_[i] = lasting_[i] or lasting
+            last_active[i] = week
         else:
-            r0[dst:dst + span], r1[dst:dst + span] = o0[src:stop], o1[src:stop]
-            r2[dst:dst + span], r3[dst:dst + span] = o2[src:stop], o3[src:stop]
-            r4[dst:dst + span], r5[dst:dst + span] = o4[src:stop], o5[src:stop]
-            r6[dst:dst + span], r7[dst:dst + span] = o6[src:stop], o7[src:stop]
-        dst += span
-        src = stop
-        if k < len(at):
-            r0[dst], r1[dst], r2[dst], r3[dst] = new[0][k], new[1][k], new[2][k], new[3][k]
-            r4[dst], r5[dst], r6[dst], r7[dst] = new[4][k], new[5][k], new[6][k], new[7][k]
-            dst += 1
-    return out
-
-
-@njit(**_JIT)
-def compact_and_insert(keep, new, old):
-    """The rows of ``old`` where ``keep`` is true and the rows of ``new`` (keys ``new[0]`` sorted, none equal to a
-    kept key), in key order, each field of the tuples in one pass: ``compact`` then ``insert_sorted`` at once."""
-    o0, o1, o2, o3, o4, o5, o6, o7 = old
-    n0, n1, n2, n3, n4, n5, n6, n7 = new
-    total = int(np.count_nonzero(keep)) + len(n0)
-    out = (np.empty(total, o0.dtype), np.empty(total, o1.dtype), np.empty(total, o2.dtype), np.empty(total, o3.dtype),
-           np.empty(total, o4.dtype), np.empty(total, o5.dtype), np.empty(total, o6.dtype), np.empty(total, o7.dtype))
+            is_new[k] = True        # absent, or dropped now: added anew
+    inserted = int(np.count_nonzero(is_new))
+    dropped = m - int(np.count_nonzero(keep)) if keeping else 0
+    if inserted == 0 and dropped == 0:
+        return False, old
+    # 2. merge the kept rows with the new ones, in key order
+    total = m - dropped + inserted
+    out = (np.empty(total, keys.dtype), np.empty(total, source.dtype), np.empty(total, target.dtype),
+           np.empty(total, weights.dtype), np.empty(total, lasting_.dtype), np.empty(total, reciprocated.dtype),
+           np.empty(total, last_active.dtype), np.empty(total, origins.dtype))
     r0, r1, r2, r3, r4, r5, r6, r7 = out
+    gone = np.empty(dropped, dtype=keys.dtype)
+    added = np.empty(inserted, dtype=np.int64)     # positions of the new rows in ``out``
+    g = 0
+    a = 0
     k = 0
     dst = 0
-    for i in range(len(keep)):
-        if keep[i]:
-            while k < len(n0) and n0[k] < o0[i]:
-                r0[dst], r1[dst], r2[dst], r3[dst] = n0[k], n1[k], n2[k], n3[k]
-                r4[dst], r5[dst], r6[dst], r7[dst] = n4[k], n5[k], n6[k], n7[k]
-                k += 1
+    for i in range(m + 1):
+        bound = keys[i] if i < m else np.iinfo(np.int64).max
+        while k < len(new_keys) and (new_keys[k] < bound or i == m):
+            if is_new[k]:
+                key = new_keys[k]
+                r0[dst], r1[dst], r2[dst], r3[dst] = key, key // n, key % n, weight
+                r4[dst], r5[dst], r6[dst], r7[dst] = lasting, False, week, origin
+                added[a] = dst
+                a += 1
                 dst += 1
-            r0[dst], r1[dst], r2[dst], r3[dst] = o0[i], o1[i], o2[i], o3[i]
-            r4[dst], r5[dst], r6[dst], r7[dst] = o4[i], o5[i], o6[i], o7[i]
-            dst += 1
-    while k < len(n0):
-        r0[dst], r1[dst], r2[dst], r3[dst] = n0[k], n1[k], n2[k], n3[k]
-        r4[dst], r5[dst], r6[dst], r7[dst] = n4[k], n5[k], n6[k], n7[k]
-        k += 1
+            k += 1
+        if i == m:
+            break
+        if keeping and not keep[i]:
+            gone[g] = keys[i]
+            g += 1
+            continue
+        r0[dst], r1[dst], r2[dst], r3[dst] = keys[i], source[i], target[i], weights[i]
+        r4[dst], r5[dst], r6[dst], r7[dst] = lasting_[i], reciprocated[i], last_active[i], origins[i]
         dst += 1
-    return out
+    # 3. reciprocation: the reverses of dropped ties lose it, then those of new ties gain it
+    for g in range(dropped):
+        reverse = (gone[g] % n) * n + gone[g] // n
+        at = np.searchsorted(r0, reverse)
+        if at < total and r0[at] == reverse:
+            r5[at] = False
+    for a in range(inserted):
+        key = r0[added[a]]
+        reverse = (key % n) * n + key // n
+        at = np.searchsorted(r0, reverse)
+        if at < total and r0[at] == reverse:
+            r5[at] = True
+            r5[added[a]] = True
+    return True, out
 
 
 @njit(**_JIT)

@@ -21,6 +21,8 @@ from sim import kernels
 TIE_ORIGINS = ("work", "cross_team", "cohort", "rpiw", "kpo", "messenger", "reflective", "returned", "alt_hub", "leadership")
 ORIGIN = {name: code for code, name in enumerate(TIE_ORIGINS)}
 NEW_TIE_WEIGHT = 1.0   # the unit of tie weight: a tie as it forms; use makes it stronger (sim/relationships.py)
+_NO_DROP = np.empty(0, dtype=bool)        # kernels.edit_ties: keep every tie
+_NO_KEYS = np.empty(0, dtype=np.int64)    # kernels.edit_ties: add none
 
 
 class ImprovementNetwork:
@@ -66,33 +68,26 @@ class ImprovementNetwork:
 
     def keep_and_add(self, keep: np.ndarray | None, source, target, week: int, origin: str,
                      weight: float = NEW_TIE_WEIGHT, lasting: bool = False) -> None:
-        """``keep(keep)`` then ``add(source, target, ...)`` (``keep`` None: keep every tie), the arrays rebuilt
-        once instead of twice: the same ties, fields and order as the two edits one after the other."""
+        """``keep(keep)`` then ``add(source, target, ...)`` (``keep`` None: keep every tie), in one compiled pass
+        (kernels.edit_ties): the same ties, fields and order as ``keep_and_add_reference``."""
+        keys = self._new_keys(source, target)
+        if keep is None and not len(keys):
+            return
+        changed, fields = kernels.edit_ties(self._fields(), _NO_DROP if keep is None else keep, keys, week,
+                                            float(weight), bool(lasting), ORIGIN[origin], self.n)
+        if changed:
+            self._set_fields(fields)
+
+    def keep(self, keep: np.ndarray) -> None:
+        """Keep only the ties where ``keep`` is true; their reverses lose reciprocation."""
+        changed, fields = kernels.edit_ties(self._fields(), keep, _NO_KEYS, 0, NEW_TIE_WEIGHT, False, 0, self.n)
+        if changed:
+            self._set_fields(fields)
+
+    def _new_keys(self, source, target) -> np.ndarray:
         source, target = np.asarray(source, dtype=np.int64), np.asarray(target, dtype=np.int64)
         distinct = source != target
-        keys = np.unique(source[distinct] * self.n + target[distinct])
-        found, pos = self._has(keys)
-        if keep is not None:
-            found[found] = keep[pos[found]]            # a tie dropped now is added anew
-        old = pos[found]
-        self.weight[old] = np.maximum(self.weight[old], weight)
-        self.lasting[old] |= lasting
-        self.last_active[old] = week
-        new = keys[~found]
-        dropped = self.keys[~keep] if keep is not None else new[:0]
-        if len(new) == 0 and len(dropped) == 0:
-            return
-        k = len(new)     # the new rows, field by field in _FIELDS order
-        rows = (new, new // self.n, new % self.n, np.full(k, float(weight)), np.full(k, bool(lasting)),
-                np.zeros(k, dtype=bool), np.full(k, week, dtype=np.int32), np.full(k, ORIGIN[origin], dtype=np.int8))
-        if len(dropped):
-            self._set_fields(kernels.compact_and_insert(keep, rows, self._fields()))
-            self._set_reciprocated(self.reverse_keys(dropped), False)
-        else:
-            self._set_fields(kernels.insert_sorted(pos[~found], rows, self._fields()))
-        if k:
-            self._set_reciprocated(self.reverse_keys(new), True)
-            self._set_reciprocated(new, self._has(self.reverse_keys(new))[0])
+        return np.unique(source[distinct] * self.n + target[distinct])
 
     def _fields(self) -> tuple:
         return tuple(getattr(self, name) for name in self._FIELDS)
@@ -101,18 +96,35 @@ class ImprovementNetwork:
         for name, array in zip(self._FIELDS, arrays):
             setattr(self, name, array)
 
+    # -- the numpy formulas that kernels.edit_ties replaces (tests/test_kernels.py checks it against them) ----------
+    def keep_and_add_reference(self, keep: np.ndarray | None, source, target, week: int, origin: str,
+                               weight: float = NEW_TIE_WEIGHT, lasting: bool = False) -> None:
+        keys = self._new_keys(source, target)
+        found, pos = self._has(keys)
+        if keep is not None:
+            found[found] = keep[pos[found]]            # a tie dropped now is added anew
+        old = pos[found]
+        self.weight[old] = np.maximum(self.weight[old], weight)
+        self.lasting[old] |= lasting
+        self.last_active[old] = week
+        new = keys[~found]
+        if keep is not None:
+            dropped = self.keys[~keep]
+            self._set_fields(tuple(field[keep] for field in self._fields()))
+            self._set_reciprocated(self.reverse_keys(dropped), False)
+        if len(new):
+            k = len(new)     # the new rows, field by field in _FIELDS order
+            rows = (new, new // self.n, new % self.n, np.full(k, float(weight)), np.full(k, bool(lasting)),
+                    np.zeros(k, dtype=bool), np.full(k, week, dtype=np.int32), np.full(k, ORIGIN[origin], dtype=np.int8))
+            at = np.searchsorted(self.keys, new)
+            self._set_fields(tuple(np.insert(field, at, row) for field, row in zip(self._fields(), rows)))
+            self._set_reciprocated(self.reverse_keys(new), True)
+            self._set_reciprocated(new, self._has(self.reverse_keys(new))[0])
+
     def _set_reciprocated(self, keys: np.ndarray, value) -> None:
         found, pos = self._has(keys)
         value = np.broadcast_to(value, keys.shape)
         self.reciprocated[pos[found]] = value[found]
-
-    def keep(self, keep: np.ndarray) -> None:
-        """Keep only the ties where ``keep`` is true; their reverses lose reciprocation."""
-        dropped = self.keys[~keep]
-        if len(dropped) == 0:
-            return
-        self._set_fields(kernels.compact(keep, *self._fields()))
-        self._set_reciprocated(self.reverse_keys(dropped), False)
 
     def remove_personal_ties(self, nodes: np.ndarray) -> None:
         """Remove the ties ``nodes`` made themselves (every tie to or from them that is not a formal

@@ -40,14 +40,24 @@ def test_exchange_intensity_equals_the_numpy_formula(network):
     assert (attention < 1).any()     # the attention limit binds for some talkers
 
 
-def test_compact_and_insert_keep_every_field_in_order(network):
-    fields = network._fields()
-    keep = np.random.default_rng(3).random(len(network)) < 0.7
-    assert all(np.array_equal(a, f[keep]) for a, f in zip(kernels.compact(keep, *fields), fields))
-    at = np.sort(np.random.default_rng(4).integers(0, len(network) + 1, 40))
-    new = tuple(np.arange(40).astype(f.dtype) for f in fields)
-    merged = kernels.insert_sorted(at, new, fields)
-    assert all(np.array_equal(m, np.insert(f, at, v)) for m, f, v in zip(merged, fields, new))
+@pytest.mark.parametrize("with_keep", [False, True])
+def test_edit_ties_equals_the_numpy_edit(network, with_keep):
+    """One compiled edit (drop, strengthen the existing, insert the new, fix reciprocation) gives the same arrays
+    as the numpy formulas, including ties added again while dropped and ties whose reverse is added with them."""
+    import copy
+
+    rng = np.random.default_rng(8)
+    keep = rng.random(len(network)) < 0.8 if with_keep else None
+    dropped = np.flatnonzero(~keep)[:20] if with_keep else np.arange(0)
+    source = np.concatenate([rng.integers(0, 300, 400), network.source[dropped], network.target[:30],
+                             network.source[100:130], [5, 6, 7]])
+    target = np.concatenate([rng.integers(0, 300, 400), network.target[dropped], network.source[:30],
+                             network.target[100:130], [6, 5, 7]])          # a pair both ways, and a self-tie
+    reference = copy.deepcopy(network)
+    reference.keep_and_add_reference(keep, source, target, 11, "returned", weight=1.5, lasting=True)
+    network.keep_and_add(keep, source, target, 11, "returned", weight=1.5, lasting=True)
+    assert all(np.array_equal(a, b) for a, b in zip(network._fields(), reference._fields()))
+    assert (network.last_active == 11).sum() > 400 and (network.weight == 1.5).any()
 
 
 def test_reverse_positions_equal_the_numpy_search(network):
