@@ -81,6 +81,23 @@ def settle_exchange(talked, return_draw, return_probability, engagement, target,
 
 
 @njit(**_JIT)
+def _copy_rows(old, start, stop, out, at):
+    """Rows ``start:stop`` of the 8 fields ``old`` into ``out`` from row ``at``: element by element when few (a
+    slice costs more than a few elements), as slices when many."""
+    o0, o1, o2, o3, o4, o5, o6, o7 = old
+    r0, r1, r2, r3, r4, r5, r6, r7 = out
+    span = stop - start
+    if span < 32:
+        for i in range(span):
+            r0[at + i], r1[at + i], r2[at + i], r3[at + i] = o0[start + i], o1[start + i], o2[start + i], o3[start + i]
+            r4[at + i], r5[at + i], r6[at + i], r7[at + i] = o4[start + i], o5[start + i], o6[start + i], o7[start + i]
+    else:
+        end = at + span
+        r0[at:end], r1[at:end], r2[at:end], r3[at:end] = o0[start:stop], o1[start:stop], o2[start:stop], o3[start:stop]
+        r4[at:end], r5[at:end], r6[at:end], r7[at:end] = o4[start:stop], o5[start:stop], o6[start:stop], o7[start:stop]
+
+
+@njit(**_JIT)
 def edit_ties(old, keep, new_keys, week, weight, lasting, origin, n):
     """One edit of the tie arrays ``old`` (the 8 fields of ImprovementNetwork, sorted by key), in one pass: drop the
     rows where ``keep`` is false (an empty ``keep``: drop none), then add the ties ``new_keys`` (sorted, distinct, no
@@ -91,15 +108,13 @@ def edit_ties(old, keep, new_keys, week, weight, lasting, origin, n):
     ``ImprovementNetwork.keep_and_add_reference``."""
     keys, source, target, weights, lasting_, reciprocated, last_active, origins = old
     m = len(keys)
-    keeping = len(keep) == m
-    # 1. walk the old and new keys together: update kept ties that are added again, mark new rows
+    keeping = len(keep) == m and m > 0
+    # 1. where each new key falls among the old ones: a kept tie added again is updated, the rest are new rows
+    at = np.searchsorted(keys, new_keys)
     is_new = np.zeros(len(new_keys), dtype=np.bool_)
-    i = 0
     for k in range(len(new_keys)):
-        key = new_keys[k]
-        while i < m and keys[i] < key:
-            i += 1
-        if i < m and keys[i] == key and (not keeping or keep[i]):
+        i = at[k]
+        if i < m and keys[i] == new_keys[k] and (not keeping or keep[i]):
             if weights[i] < weight:
                 weights[i] = weight
             lasting_[i] = lasting_[i] or lasting
@@ -110,7 +125,7 @@ def edit_ties(old, keep, new_keys, week, weight, lasting, origin, n):
     dropped = m - int(np.count_nonzero(keep)) if keeping else 0
     if inserted == 0 and dropped == 0:
         return False, old
-    # 2. merge the kept rows with the new ones, in key order
+    # 2. the kept rows in runs, the new rows between them, in key order
     total = m - dropped + inserted
     out = (np.empty(total, keys.dtype), np.empty(total, source.dtype), np.empty(total, target.dtype),
            np.empty(total, weights.dtype), np.empty(total, lasting_.dtype), np.empty(total, reciprocated.dtype),
@@ -120,40 +135,44 @@ def edit_ties(old, keep, new_keys, week, weight, lasting, origin, n):
     added = np.empty(inserted, dtype=np.int64)     # positions of the new rows in ``out``
     g = 0
     a = 0
-    k = 0
     dst = 0
-    for i in range(m + 1):
-        bound = keys[i] if i < m else np.iinfo(np.int64).max
-        while k < len(new_keys) and (new_keys[k] < bound or i == m):
-            if is_new[k]:
-                key = new_keys[k]
-                r0[dst], r1[dst], r2[dst], r3[dst] = key, key // n, key % n, weight
-                r4[dst], r5[dst], r6[dst], r7[dst] = lasting, False, week, origin
-                added[a] = dst
-                a += 1
-                dst += 1
-            k += 1
-        if i == m:
-            break
-        if keeping and not keep[i]:
-            gone[g] = keys[i]
-            g += 1
-            continue
-        r0[dst], r1[dst], r2[dst], r3[dst] = keys[i], source[i], target[i], weights[i]
-        r4[dst], r5[dst], r6[dst], r7[dst] = lasting_[i], reciprocated[i], last_active[i], origins[i]
-        dst += 1
+    i = 0
+    for k in range(len(new_keys) + 1):
+        stop = at[k] if k < len(new_keys) else m     # old rows before the next new key
+        while i < stop:
+            if keeping and not keep[i]:
+                gone[g] = keys[i]
+                g += 1
+                i += 1
+                continue
+            run = i + 1
+            if keeping:
+                while run < stop and keep[run]:
+                    run += 1
+            else:
+                run = stop
+            _copy_rows(old, i, run, out, dst)
+            dst += run - i
+            i = run
+        if k < len(new_keys) and is_new[k]:
+            key = new_keys[k]
+            r0[dst], r1[dst], r2[dst], r3[dst] = key, key // n, key % n, weight
+            r4[dst], r5[dst], r6[dst], r7[dst] = lasting, False, week, origin
+            added[a] = dst
+            a += 1
+            dst += 1
     # 3. reciprocation: the reverses of dropped ties lose it, then those of new ties gain it
     for g in range(dropped):
         reverse = (gone[g] % n) * n + gone[g] // n
-        at = np.searchsorted(r0, reverse)
-        if at < total and r0[at] == reverse:
-            r5[at] = False
+        j = np.searchsorted(r0, reverse)
+        if j < total and r0[j] == reverse:
+            r5[j] = False
     for a in range(inserted):
         key = r0[added[a]]
         reverse = (key % n) * n + key // n
-        at = np.searchsorted(r0, reverse)
-        if at < total and r0[at] == reverse:
-            r5[at] = True
+        j = np.searchsorted(r0, reverse)
+        if j < total and r0[j] == reverse:
+            r5[j] = True
             r5[added[a]] = True
     return True, out
 
