@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-next calibration-history app
+.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-next calibration-next-survey calibration-history app
 
 setup: $(STAMP)
 
@@ -85,10 +85,19 @@ calibration: setup
 	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
 
 # The calibration under way (docs/calibration.md, "Calibration r3"): its own targets and priors (calibration/next/),
-# resumed from calibration/history/r3.tar.gz; its posterior stays in results/ until it ships.
+# in two stages. Stage 1, r3_outcomes: every fitted family but the survey, at scale 0.5 (half a full-scale particle's
+# cost; the survey is comparable only at full scale). Once it converges, its posterior, truncated (orgsim
+# calibrate-truncate), bounds stage 2, r3: every target at full scale. Each resumes from calibration/history/NAME.tar.gz;
+# its posterior stays in results/ until it ships.
+NEXT_FAMILIES := cqc,l4l,alt,rpiws,value_streams,lead_time
+NEXT_OUTCOMES_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml \
+	--fit $(NEXT_FAMILIES) --scale 0.5 --population 200 --replicates 2 --converge 0.05 --posterior-tol 0.1 \
+	--max-minutes 105 --workers 2
 NEXT_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml --scale 1.0 --population 200 \
 	--replicates 2 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
 calibration-next: setup
+	$(call calibrate,r3_outcomes,$(NEXT_OUTCOMES_ARGS),results/calibration/r3_outcomes)
+calibration-next-survey: setup
 	$(call calibrate,r3,$(NEXT_ARGS),results/calibration/r3)
 
 # Archive a calibration's history (also after one that was killed: its finished generations); CALIBRATION_NAME=main

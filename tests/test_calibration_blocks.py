@@ -8,6 +8,7 @@ import yaml
 
 from sim.calibration.blocks import priors_fragment, truncated_ranges
 from sim.calibration.posterior import load_posterior
+from sim.calibration.targets import REPO_ROOT as REPO
 from sim.cli import main
 
 PACE = "SASH.programme.changes.2019-01-01.l4l_cohorts_per_year"
@@ -70,3 +71,37 @@ def test_the_shipped_priors_truncate_the_census_blocks_as_their_posteriors_say()
     main_priors = {p.name: (p.low, p.high) for p in load_priors(DEFAULT_PRIORS).priors}
     for name, (low, high) in union_of_ranges([truncated_ranges(posterior) for posterior in posteriors]).items():
         assert main_priors[name] == pytest.approx((low, high)), name
+
+
+def test_truncate_onto_writes_the_next_priors_file_with_reasons_and_other_priors_kept(tmp_path, capsys):
+    """--onto/--out: the next calibration's priors file is the base with the blocks' ranges, nothing else changed."""
+    from sim.calibration.priors import load_priors
+
+    base = REPO / "calibration" / "next" / "priors.yaml"
+    out = tmp_path / "priors_truncated.yaml"
+    assert main(["calibrate-truncate", str(block_posterior(tmp_path)), "--onto", str(base), "--out", str(out)]) == 0
+    assert "2 of" in capsys.readouterr().out
+    before = {p.name: p for p in load_priors(base).priors}
+    after = {p.name: p for p in load_priors(out).priors}
+    assert set(after) == set(before)
+    assert (after["dropout_per_module"].low, after["dropout_per_module"].high) == pytest.approx((0.075, 0.225))
+    assert (after[PACE].low, after[PACE].high) == (2.5, 5.5)
+    assert after["dropout_per_module"].why == before["dropout_per_module"].why and after[PACE].why == before[PACE].why
+    for name in set(before) - {"dropout_per_module", PACE}:
+        assert (after[name].low, after[name].high, after[name].log) == (before[name].low, before[name].high, before[name].log)
+    text = out.read_text()
+    assert text.startswith("# Written by `orgsim calibrate-truncate") and "# Free parameters of the calibration" in text
+
+
+def test_truncate_onto_refuses_a_base_that_does_not_free_the_block_s_parameters(tmp_path, capsys):
+    base = tmp_path / "base.yaml"
+    base.write_text("shared:\n  dropout_per_module: {low: 0.0, high: 0.3, why: test}\n")
+    out = tmp_path / "out.yaml"
+    assert main(["calibrate-truncate", str(block_posterior(tmp_path)), "--onto", str(base), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "frees no parameter named SASH.programme.changes.2019-01-01.l4l_cohorts_per_year" in err
+    assert "Traceback" not in err and not out.exists() and not list(tmp_path.glob("*.draft"))
+    assert main(["calibrate-truncate", str(block_posterior(tmp_path)), "--onto", str(base)]) == 2
+    assert "--onto BASE and --out FILE together" in capsys.readouterr().err
+    assert main(["calibrate-truncate", str(block_posterior(tmp_path)), "--onto", str(base), "--out", str(base)]) == 2
+    assert "is the base priors file" in capsys.readouterr().err
