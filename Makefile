@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-next calibration-next-survey calibration-history app
+.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-next calibration-next-full calibration-history app
 
 setup: $(STAMP)
 
@@ -84,21 +84,25 @@ calibration: setup
 	cp results/calibration/report_main/report.md results/calibration/report_main/*.png \
 	  results/calibration/report_main/ensemble/ensemble_summary.json calibration/report_main/
 
-# The calibration under way (docs/calibration.md, "Calibration r3"): its own targets and priors (calibration/next/),
-# in two stages. Stage 1, r3_outcomes: every fitted family but the survey, at scale 0.5 (half a full-scale particle's
-# cost; the survey is comparable only at full scale). Once it converges, its posterior, truncated (orgsim
-# calibrate-truncate), bounds stage 2, r3: every target at full scale. Each resumes from calibration/history/NAME.tar.gz;
-# its posterior stays in results/ until it ships.
+# The calibration under way (docs/calibration.md, "Calibration r3 in two stages"): its own targets and priors
+# (calibration/next/). Stage 1, r3_outcomes: every fitted family but the survey, at scale 0.5 (half a full-scale
+# particle's cost; the survey is comparable only at full scale). Once it converges, `orgsim calibrate-truncate
+# results/calibration/r3_outcomes/posterior_r3_outcomes.csv --onto calibration/next/priors.yaml --out
+# calibration/next/priors_truncated.yaml` writes stage 2's priors, and stage 2, r3_full, fits every target at full
+# scale. Each resumes from calibration/history/NAME.tar.gz; its posterior stays in results/ until it ships.
 NEXT_FAMILIES := cqc,l4l,alt,rpiws,value_streams,lead_time
 NEXT_OUTCOMES_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml \
 	--fit $(NEXT_FAMILIES) --scale 0.5 --population 200 --replicates 2 --converge 0.05 --posterior-tol 0.1 \
 	--max-minutes 105 --workers 2
-NEXT_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml --scale 1.0 --population 200 \
+NEXT_FULL_PRIORS := calibration/next/priors_truncated.yaml
+NEXT_FULL_ARGS ?= --targets calibration/next/targets.yaml --priors $(NEXT_FULL_PRIORS) --scale 1.0 --population 200 \
 	--replicates 2 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
 calibration-next: setup
 	$(call calibrate,r3_outcomes,$(NEXT_OUTCOMES_ARGS),results/calibration/r3_outcomes)
-calibration-next-survey: setup
-	$(call calibrate,r3,$(NEXT_ARGS),results/calibration/r3)
+calibration-next-full: setup
+	@test -f $(NEXT_FULL_PRIORS) || { echo "calibration-next-full: $(NEXT_FULL_PRIORS) is not written yet: it comes \
+	from stage 1 once converged (make calibration-next; then orgsim calibrate-truncate, as the Makefile says)"; exit 1; }
+	$(call calibrate,r3_full,$(NEXT_FULL_ARGS),results/calibration/r3_full)
 
 # Archive a calibration's history (also after one that was killed: its finished generations); CALIBRATION_NAME=main
 # by default (not NAME, which some environments set to the host's name).

@@ -123,6 +123,9 @@ def register(subparsers) -> None:
     from .noise import register as register_noise
 
     register_noise(subparsers)
+    from .progress import register as register_progress
+
+    register_progress(subparsers)
 
 
 def cmd_calibrate(args) -> int:

@@ -1,0 +1,133 @@
+"""Where a calibration under way stands (``orgsim calibrate-progress NAME``), read from its database alone.
+
+A calibration of this model runs for many hours over several sessions; between them a researcher asks what its
+particles already reach. For one generation (the last finished, by default) this prints and writes
+``results/calibration/NAME/progress.md``:
+
+- the generations so far (epsilon, ESS, acceptance, posterior shift, wall time: ``generations.csv``);
+- every fitted target: observed, the particles' weighted median and 90% range, and the weighted share of particles
+  that meet it by the fit report's rule (a count within 30% or 1, a ratio within 0.10, the rating itself, an
+  ordering or choice that holds): a share far below a half says where the calibration still has work to do, or
+  where the model cannot reach a target at all;
+- every free parameter: weighted median and 90% interval, its width against the prior's (as in the fit report).
+
+It simulates nothing and changes nothing, so it can run beside the calibration. The statistics are the ones pyabc
+kept for the distance: the fitted targets only, each the mean over the particle's replicates.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError
+
+from .report import COUNT_TOLERANCE, RATIO_TOLERANCE, SMALL_COUNT, _rating, _table, parameter_table
+from .smc import RESULTS_ROOT, _load_inputs, _read_json, run_directory
+
+
+def meets(kind: str, values: np.ndarray, observed, observed_value: float) -> np.ndarray:
+    """Per particle, whether its statistic meets the target by the fit report's rule for the target's kind."""
+    if kind == "count":
+        return np.abs(values - observed_value) <= max(COUNT_TOLERANCE * observed_value, SMALL_COUNT)
+    if kind == "ratio":
+        return np.abs(values - observed_value) <= RATIO_TOLERANCE
+    if kind == "ordinal":
+        return np.array([_rating(v) == observed for v in values])
+    return values == 1.0       # an ordering at rank 1 or the published choice, in every replicate
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, alphas=(0.05, 0.5, 0.95)) -> list[float]:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return [float(values[order][min(np.searchsorted(cumulative, a), len(values) - 1)]) for a in alphas]
+
+
+def target_rows(stats: pd.DataFrame, weights: np.ndarray, targets) -> list[dict]:
+    rows = []
+    for target in targets.targets:
+        if target.id not in stats:
+            continue
+        values = stats[target.id].to_numpy(dtype=float)
+        finite = np.isfinite(values)
+        share = float(np.sum(weights[finite] * meets(target.kind, values[finite], target.observed,
+                                                     target.observed_value)) / weights.sum())
+        low, median, high = _weighted_quantiles(values[finite], weights[finite]) if finite.any() else [np.nan] * 3
+        shown = _rating if target.kind == "ordinal" else (lambda v: f"{v:.3g}")
+        rows.append({"target": target.id, "kind": target.kind, "observed": target.observed,
+                     "median": shown(median) if np.isfinite(median) else "-",
+                     "90% range": f"{shown(low)} - {shown(high)}" if np.isfinite(low) else "-",
+                     "meets": share})
+    return rows
+
+
+def progress(name: str, generation: int | None = None, results_root: Path = RESULTS_ROOT) -> tuple[str, Path]:
+    """The progress report of calibration NAME at ``generation`` (default: its last): markdown, and where it goes."""
+    import pyabc
+
+    from .posterior import Posterior
+    from .smc import CalibrationSetup
+
+    run_dir = run_directory(name, results_root)
+    db, setup_file = run_dir / "abc.db", run_dir / "setup.json"
+    if not db.is_file() or not setup_file.is_file():
+        raise InputError(f"calibrate-progress: no calibration named '{name}' in {run_dir.parent} (no abc.db and "
+                         "setup.json there); `make calibration-next` restores one from calibration/history/")
+    setup = CalibrationSetup(**_read_json(setup_file)["setup"])
+    targets, priors = _load_inputs(setup)
+    history = pyabc.History(f"sqlite:///{db.resolve()}", create=False)
+    last = history.max_t
+    if last < 0:
+        raise InputError(f"calibrate-progress: calibration '{name}' has no finished generation yet")
+    t = last if generation is None else generation
+    if not 0 <= t <= last:
+        raise InputError(f"--generation: {generation} is not allowed; calibration '{name}' has generations 0-{last}")
+    weights, sum_stats = history.get_weighted_sum_stats(t=t)
+    weights = np.asarray(weights, dtype=float)
+    stats = pd.DataFrame(sum_stats)
+    frame, particle_weights = history.get_distribution(m=0, t=t)
+    posterior = Posterior(db, frame.reset_index(drop=True), np.asarray(particle_weights) / np.sum(particle_weights),
+                          {"priors": [{"name": p.name, "low": p.low, "high": p.high, "log": p.log} for p in priors.priors]},
+                          [])
+    rows = target_rows(stats, weights, targets)
+    params = parameter_table(posterior)
+    generations = pd.read_csv(run_dir / "generations.csv") if (run_dir / "generations.csv").is_file() else pd.DataFrame()
+    ess = 1 / np.sum((weights / weights.sum()) ** 2)
+    met = sum(r["meets"] >= 0.5 for r in rows)
+    lines = [f"# Calibration {name}: generation {t} of 0-{last}", "",
+             f"Setup: scale {setup.scale}, {setup.population_size} particles a generation, {setup.replicates} "
+             f"replicate(s), families {', '.join(setup.fit_families) or 'all'}, targets `{setup.targets_path}`, priors "
+             f"`{setup.priors_path}`. Finished: {_read_json(setup_file).get('finished') or 'not yet'}.", "",
+             "## Generations", "",
+             _table(generations.drop(columns=["posterior_shift_parameter"], errors="ignore").to_dict("records")), "",
+             f"## Fitted targets at generation {t} ({len(weights)} particles, ESS {ess:.0f})", "",
+             f"`meets`: the weighted share of particles that meet the target by the fit report's rule. {met} of "
+             f"{len(rows)} targets are met by at least half the particles.", "",
+             _table([{**r, "meets": f"{r['meets']:.0%}"} for r in rows]), "",
+             "## Free parameters", "",
+             _table(params[["parameter", "prior", "median", "90% interval", "width / prior width", "verdict"]]
+                    .to_dict("records")), ""]
+    return "\n".join(lines), run_dir / "progress.md"
+
+
+def register(subparsers) -> None:
+    cmd = subparsers.add_parser("calibrate-progress", help="where a calibration under way stands, from its database",
+                                description="For one generation of calibration NAME (default its last): the "
+                                            "generations so far, the share of particles meeting each fitted target, "
+                                            "and how far each parameter is pinned down. Simulates nothing; safe "
+                                            "beside a running calibration. Writes results/calibration/NAME/progress.md.")
+    cmd.add_argument("name", help="the calibration's name (its folder under --results)")
+    cmd.add_argument("--generation", type=int, help="which generation (default: the last finished)")
+    cmd.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of calibration databases")
+    cmd.set_defaults(handler=_cmd_progress)
+
+
+def _cmd_progress(args) -> int:
+    text, path = progress(args.name, args.generation, args.results)
+    print(text)
+    path.write_text(text)
+    print(f"calibrate-progress: written to {path}", file=sys.stderr)
+    return 0
