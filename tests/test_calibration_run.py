@@ -466,3 +466,46 @@ def test_the_noise_floor_of_an_unknown_calibration_is_a_clear_error(tmp_path):
                           str(tmp_path)], capture_output=True, text=True)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "--name" in out.stderr and "nothing" in out.stderr
+
+
+def test_calibrate_progress_reports_what_the_particles_reach_from_the_database(inputs, tmp_path, capsys):
+    """orgsim calibrate-progress: per fitted target the weighted share of particles meeting it, recomputed here from
+    pyabc's own record; a generation that does not exist and a calibration that does not exist are refused by name."""
+    import pyabc
+
+    from sim.calibration.progress import meets, progress
+    from sim.cli import main
+
+    results = tmp_path / "results"
+    calibrate(setup_for(inputs, "under_way"), StoppingRules(generations=2), workers=1, results_root=results,
+              posterior_dir=tmp_path / "posterior")
+    text, path = progress("under_way", results_root=results)
+    assert text.startswith("# Calibration under_way: generation 1 of 0-1")
+    history = pyabc.History(f"sqlite:///{results / 'under_way' / 'abc.db'}")
+    weights, stats = history.get_weighted_sum_stats(t=1)
+    weights = np.asarray(weights) / np.sum(weights)
+    targets = {t.id: t for t in load_targets(inputs["targets"]).targets}
+    for key in history.observed_sum_stat():
+        values = np.array([s[key] for s in stats])
+        share = float(np.sum(weights * meets(targets[key].kind, values, targets[key].observed, targets[key].observed_value)))
+        assert f"| {key} | {targets[key].kind} |" in text and text.split(f"| {key} |")[1].split("\n")[0].rstrip(" |") \
+            .endswith(f"{share:.0%}")
+    assert "| rpiw_effect | [0.3, 1] |" in text
+    assert main(["calibrate-progress", "under_way", "--results", str(results), "--generation", "0"]) == 0
+    assert (results / "under_way" / "progress.md").read_text().startswith("# Calibration under_way: generation 0 of 0-1")
+    capsys.readouterr()
+    assert main(["calibrate-progress", "under_way", "--results", str(results), "--generation", "5"]) == 2
+    assert "--generation: 5 is not allowed; calibration 'under_way' has generations 0-1" in capsys.readouterr().err
+    assert main(["calibrate-progress", "nothing_here", "--results", str(results)]) == 2
+    assert "no calibration named 'nothing_here'" in capsys.readouterr().err
+    assert path == results / "under_way" / "progress.md"
+
+
+def test_meets_follows_the_fit_report_s_rules():
+    from sim.calibration.progress import meets
+
+    assert meets("count", np.array([69.0, 131.0, 130.0]), 100, 100.0).tolist() == [False, False, True]
+    assert meets("count", np.array([1.0, 2.0]), 0, 0.0).tolist() == [True, False]          # within 1 of a small count
+    assert meets("ratio", np.array([0.51, 0.70]), 0.62, 0.62).tolist() == [False, True]
+    assert meets("ordinal", np.array([2.4, 2.6]), "good", 2.0).tolist() == [True, False]
+    assert meets("ordering", np.array([1.0, 1.5, 2.0]), "highest", 1.0).tolist() == [True, False, False]
