@@ -499,6 +499,12 @@ def test_calibrate_progress_reports_what_the_particles_reach_from_the_database(i
     assert main(["calibrate-progress", "nothing_here", "--results", str(results)]) == 2
     assert "no calibration named 'nothing_here'" in capsys.readouterr().err
     assert path == results / "under_way" / "progress.md"
+    setup_file = results / "under_way" / "setup.json"            # inputs changed since: refused, not misreported
+    setup = json.loads(setup_file.read_text())
+    setup["setup"]["targets_sha256"] = "0" * 64
+    setup_file.write_text(json.dumps(setup))
+    assert main(["calibrate-progress", "under_way", "--results", str(results)]) == 2
+    assert "is not the one calibration 'under_way' started with" in capsys.readouterr().err
 
 
 def test_meets_follows_the_fit_report_s_rules():

@@ -26,7 +26,8 @@ import pandas as pd
 from sim.errors import InputError
 
 from .report import COUNT_TOLERANCE, RATIO_TOLERANCE, SMALL_COUNT, _rating, _table, parameter_table
-from .smc import RESULTS_ROOT, _load_inputs, _read_json, run_directory
+from .provenance import file_sha256
+from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directory
 
 
 def meets(kind: str, values: np.ndarray, observed, observed_value: float) -> np.ndarray:
@@ -77,6 +78,12 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
         raise InputError(f"calibrate-progress: no calibration named '{name}' in {run_dir.parent} (no abc.db and "
                          "setup.json there); `make calibration-next` restores one from calibration/history/")
     setup = CalibrationSetup(**_read_json(setup_file)["setup"])
+    for label, stored, sha in (("targets", setup.targets_path, setup.targets_sha256),
+                               ("priors", setup.priors_path, setup.priors_sha256)):
+        if not input_path(stored).is_file() or file_sha256(input_path(stored)) != sha:
+            raise InputError(f"{setup_file}: the {label} file {stored} is not the one calibration '{name}' started with "
+                             f"(commit {_read_json(setup_file).get('git_commit', '?')} has it); its particles were "
+                             "judged by that one")
     targets, priors = _load_inputs(setup)
     history = pyabc.History(f"sqlite:///{db.resolve()}", create=False)
     last = history.max_t
