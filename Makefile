@@ -90,7 +90,7 @@ calibration: setup
 # results/calibration/r3_outcomes/posterior_r3_outcomes.csv --onto calibration/next/priors.yaml --out
 # calibration/next/priors_truncated.yaml` writes stage 2's priors, and stage 2, r3_full, fits every target at full
 # scale. Each resumes from calibration/history/NAME.tar.gz; its posterior stays in results/ until it ships.
-NEXT_FAMILIES := cqc,l4l,alt,rpiws,value_streams,lead_time
+NEXT_FAMILIES := cqc,l4l,rpiws,value_streams,lead_time
 NEXT_OUTCOMES_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml \
 	--fit $(NEXT_FAMILIES) --scale 0.5 --population 200 --replicates 2 --converge 0.05 --posterior-tol 0.1 \
 	--max-minutes 105 --workers 2
