@@ -26,6 +26,7 @@ import pandas as pd
 from sim.errors import InputError
 
 from .report import COUNT_TOLERANCE, RATIO_TOLERANCE, SMALL_COUNT, _rating, _table, parameter_table
+from .ensemble import quantiles
 from .provenance import file_sha256
 from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directory
 
@@ -41,12 +42,6 @@ def meets(kind: str, values: np.ndarray, observed, observed_value: float) -> np.
     return values == 1.0       # an ordering at rank 1 or the published choice, in every replicate
 
 
-def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, alphas=(0.05, 0.5, 0.95)) -> list[float]:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order]) / weights.sum()
-    return [float(values[order][min(np.searchsorted(cumulative, a), len(values) - 1)]) for a in alphas]
-
-
 def target_rows(stats: pd.DataFrame, weights: np.ndarray, targets) -> list[dict]:
     rows = []
     for target in targets.targets:
@@ -56,7 +51,8 @@ def target_rows(stats: pd.DataFrame, weights: np.ndarray, targets) -> list[dict]
         finite = np.isfinite(values)
         share = float(np.sum(weights[finite] * meets(target.kind, values[finite], target.observed,
                                                      target.observed_value)) / weights.sum())
-        low, median, high = _weighted_quantiles(values[finite], weights[finite]) if finite.any() else [np.nan] * 3
+        q = quantiles(values, weights)          # None where no particle has a value
+        low, median, high = (np.nan if q[k] is None else q[k] for k in ("q05", "median", "q95"))
         shown = _rating if target.kind == "ordinal" else (lambda v: f"{v:.3g}")
         rows.append({"target": target.id, "kind": target.kind, "observed": target.observed,
                      "median": shown(median) if np.isfinite(median) else "-",
