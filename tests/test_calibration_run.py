@@ -1,7 +1,8 @@
 """Running calibrations: on a Dask LocalCluster, killed and resumed, parameter recovery, ensemble, report.
 
-Everything runs at a tiny scale, on two trusts and a horizon cut at August 2019, with small
-populations, so the whole file stays within about a minute or two on two cores.
+Everything runs at a tiny scale, on two trusts and a horizon cut at January 2019, with small
+populations; still the costliest file of the suite (about six CPU-minutes), so tests that only read a
+calibration share one (`two_generations`).
 """
 
 import json
