@@ -1,9 +1,10 @@
 """TrustModel: one hospital trust, weekly steps, every member of staff an agent.
 
 The week, in the order of the ODD's process overview (docs/ODD.md, section 3):
-leadership -> KPO time -> training -> improvement work (RPIWs) -> knowledge and adoption ->
-engagement -> morale and turnover -> quality -> relationships (every few weeks) -> value-stream
-choice (at programme start and a new CEO) -> survey and inspections (on their dates) -> reporters.
+leadership -> KPO time -> value-stream choice (at programme start and a new CEO) -> teaching ->
+RPIW follow-up and preparation -> new starts -> knowledge and adoption -> engagement -> morale and
+turnover -> quality -> relationships (every 4 weeks) -> survey and inspections (on their dates) ->
+reporters.
 Each mechanism is a module of its own (sim/leadership.py, kpo.py, training.py, rpiw.py, knowledge.py,
 engagement.py, morale.py, quality.py, relationships.py); this class holds the state and applies them.
 """

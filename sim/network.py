@@ -1,4 +1,4 @@
-"""The improvement network: directed, weighted ties between staff, with reciprocity (ODD 2.3, 7.4).
+"""The improvement network: directed, weighted ties between staff, with reciprocity (ODD 2, 7.4).
 
 Ties are kept as arrays sorted by key = source * n + target, so adding, removing and checking
 reciprocity are vectorised searches rather than Python loops or sparse-matrix rebuilds.

@@ -114,7 +114,7 @@ def kpo_capacity(model):
 
 
 def ties(model):
-    """Number of ties (measured every NETWORK_UPKEEP_EVERY weeks, carried between)."""
+    """Number of ties (measured every RELATIONSHIPS_EVERY weeks, carried between)."""
     return model.network_measures["ties"] / model.scale
 
 

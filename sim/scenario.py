@@ -112,7 +112,7 @@ class Leadership(Strict):
 class Episode(Period):
     """A dated regulatory episode. Every kind diverts capacity to compliance (pressure); the special
     measures regimes also bring turnaround support (an improvement director, partner trust,
-    consultants), which regulatory action (warning notices, conditions) does not (ODD 7.8)."""
+    consultants), which regulatory action (warning notices, conditions) does not (ODD 7.1)."""
     kind: Literal["special_measures_quality", "special_measures_finance", "regulatory_action"]
     note: str = ""
 

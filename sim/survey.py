@@ -3,8 +3,9 @@
 **Sampling.** In the survey week the invitation list is every member of staff whose L4L status is
 in progress or complete (dropped-out and untrained staff are not on it). ``respondents`` of them
 (the published response count) are drawn uniformly without replacement; a list shorter than that
-is surveyed in full. ``invited`` (the list's size) is returned for calibration against the
-published invitations.
+is surveyed in full. ``invited`` (the list's size, at the model's scale) is returned with the
+measures; the calibration reads the same count, in full-size units, as ``l4l_participants_2018_12`` in
+summary.json, against the published invitations.
 
 **Naming.** Each respondent is asked for the 2 to 5 (at most 10) people they talk to about
 improvement. How many they name: with probability p[survey_share_naming_more] uniform on 6..10,
