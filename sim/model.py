@@ -65,7 +65,8 @@ class TrustModel(mesa.Model):
         roles = scenario.roles
         self.staff = StaffState.create(
             n, scenario.network.team_size, [roles.doctor, roles.nurse_ahp, roles.manager, roles.support],
-            self._recruit_engagement(n, values_based=False), np.full(n, p["morale_baseline"]), self.rng)
+            p["initial_capability"], self._recruit_engagement(n, values_based=False), np.full(n, p["morale_baseline"]),
+            self.rng)
         self.n_teams = int(self.staff.team.max()) + 1
         self.team_sizes = np.bincount(self.staff.team, minlength=self.n_teams)
         self.team_first = np.searchsorted(self.staff.team, np.arange(self.n_teams))  # staff sorted by team
@@ -112,7 +113,8 @@ class TrustModel(mesa.Model):
             s.kpo[self.rng.choice(current, size=len(current) - wanted, replace=False)] = False
         elif len(current) < wanted:
             candidates = np.flatnonzero(~s.kpo & (np.arange(s.n) != self.ceo_slot))
-            s.appoint_kpo(self.rng.choice(candidates, size=wanted - len(current), replace=False))
+            s.appoint_kpo(self.rng.choice(candidates, size=wanted - len(current), replace=False),
+                          self.params["kpo_capability"])
 
     def _build_work_network(self) -> None:
         """Team ties and cross-team ties (lasting: the formal work of one's post); each is returned
@@ -274,7 +276,8 @@ class TrustModel(mesa.Model):
         if count_as_leavers:
             self.leavers_total += len(leavers)
         values_based = self.trust.culture.values_based_recruitment
-        self.staff.replace(leavers, self._recruit_engagement(len(leavers), values_based), self.params["recruit_morale"])
+        self.staff.replace(leavers, self.params["initial_capability"], self._recruit_engagement(len(leavers), values_based),
+                           self.params["recruit_morale"])
         self.network.remove_personal_ties(leavers)
         self.staff_agents.vacate(leavers)
 

@@ -11,9 +11,6 @@ L4L_STATUS = ("none", "in_progress", "complete", "dropped")
 ALT_STATUS = ("none", "in_progress", "complete")
 NONE, IN_PROGRESS, COMPLETE, DROPPED = 0, 1, 2, 3
 
-INITIAL_CAPABILITY = 0.05  # a little prior QI knowledge; the method itself is new to everyone
-KPO_CAPABILITY = 0.8       # the KPO were trained by VMI before teaching: "keepers of the method" (evidence intro)
-
 
 def average(values: np.ndarray) -> float:
     """values.mean(), bit for bit, without np.mean's Python-level overhead (read several times a week)."""
@@ -38,13 +35,13 @@ class StaffState:
         return len(self.role)
 
     @classmethod
-    def create(cls, n: int, team_size: int, role_shares: list[float], engagement: np.ndarray,
+    def create(cls, n: int, team_size: int, role_shares: list[float], capability: float, engagement: np.ndarray,
                morale: np.ndarray, rng: np.random.Generator) -> "StaffState":
         n_teams = max(1, int(round(n / team_size)))
         return cls(
             role=rng.choice(len(ROLES), size=n, p=role_shares).astype(np.int8),
             team=np.sort(rng.integers(0, n_teams, size=n)).astype(np.int32),
-            capability=np.full(n, INITIAL_CAPABILITY),
+            capability=np.full(n, capability),
             engagement=engagement,
             morale=morale,
             practising=np.zeros(n, dtype=bool),
@@ -54,9 +51,9 @@ class StaffState:
             kpo=np.zeros(n, dtype=bool),
         )
 
-    def replace(self, slots: np.ndarray, engagement: np.ndarray, morale: float) -> None:
+    def replace(self, slots: np.ndarray, capability: float, engagement: np.ndarray, morale: float) -> None:
         """Recruits take the leavers' posts (same role and team), untrained and new."""
-        self.capability[slots] = INITIAL_CAPABILITY
+        self.capability[slots] = capability
         self.engagement[slots] = engagement
         self.morale[slots] = morale
         self.practising[slots] = False
@@ -68,7 +65,7 @@ class StaffState:
         """In or through L4L or ALT, or in the KPO: the staff who carry the method."""
         return (self.l4l == IN_PROGRESS) | (self.l4l == COMPLETE) | (self.alt != NONE) | self.kpo
 
-    def appoint_kpo(self, slots: np.ndarray) -> None:
+    def appoint_kpo(self, slots: np.ndarray, capability: float) -> None:
         self.kpo[slots] = True
-        self.capability[slots] = np.maximum(self.capability[slots], KPO_CAPABILITY)
+        self.capability[slots] = np.maximum(self.capability[slots], capability)
         self.practising[slots] = True

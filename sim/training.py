@@ -22,8 +22,6 @@ COHORT_SIZE = (20, 30)              # participants per cohort
 ALT_WEEKS = 12                      # 15 modules over 12 weeks
 ALT_INTAKE_EVERY = 13               # weeks between ALT intakes (quarterly; intakes may overlap)
 WEEKS_PER_MONTH = 52 / 12
-# L4L is for leaders: relative chance of being put forward, by role (doctor, nurse/AHP, manager, support).
-ROLE_NOMINATION_WEIGHT = np.array([2.0, 1.0, 3.0, 0.3])
 
 
 @dataclass
@@ -93,7 +91,9 @@ class TrainingProgramme:
         size = min(size, len(eligible))
         if size < 2:
             return
-        weight = ROLE_NOMINATION_WEIGHT[s.role[eligible]] * (p["nomination_engagement_offset"] + s.engagement[eligible])
+        role_weight = np.array([p["nomination_weight_doctor"], 1.0, p["nomination_weight_manager"],
+                                p["nomination_weight_support"]])     # ROLES order; nurse/AHP is the unit
+        weight = role_weight[s.role[eligible]] * (p["nomination_engagement_offset"] + s.engagement[eligible])
         members = m.rng.choice(eligible, size=size, replace=False, p=weight / weight.sum())
         if m.ctx.ceo_l4l_due[week] and s.l4l[m.ceo_slot] == NONE:
             members = np.append(members, m.ceo_slot)     # the CEO joins as a member of the cohort
