@@ -51,7 +51,8 @@ class Strict(InputModel):
 
 
 class Roles(Strict):
-    """Share of staff in each role (must sum to 1)."""
+    """Share of staff in each role (must sum to 1). The defaults, an approximate acute-trust mix, are assumed
+    (not published for these trusts) and the same for every trust that does not set them (ODD 6)."""
     doctor: Fraction = 0.15
     nurse_ahp: Fraction = 0.50
     manager: Fraction = 0.10
@@ -65,7 +66,8 @@ class Roles(Strict):
 
 
 class Network(Strict):
-    """Structure of the initial work network."""
+    """Structure of the initial work network. The defaults are assumed (not published for these trusts) and
+    the same for every trust that does not set them (ODD 6)."""
     team_size: int = Field(25, ge=3, le=500, description="staff per team (ward/department)")
     team_ties: int = Field(4, ge=1, le=30, description="out-ties of each member to teammates")
     cross_team_ties: float = Field(1.0, ge=0, le=20, description="mean out-ties to other teams")
@@ -90,7 +92,8 @@ class Culture(Strict):
     values_work_during: Period | None = Field(None, description="values work done during the run (adds to the years as it goes)")
     values_based_recruitment: bool = False
     reflective_routines: bool = Field(False, description="formal routines of collective reflective talk")
-    distributed_leadership: Fraction = Field(0.2, description="0 = all leadership at the top, 1 = fully distributed (clinical) leadership")
+    distributed_leadership: Fraction = Field(0.2, description="0 = all leadership at the top, 1 = fully distributed "
+                                             "(clinical) leadership; default 0.2 (assumed: mostly at the top)")
 
     def levers(self) -> float:
         """Mean of the three ongoing levers that set SASH apart (evidence 1.1), 0-1."""
