@@ -109,7 +109,8 @@ class ImprovementWork:
         # of staff who have taken part in an RPIW is the same as at full scale
         size = m.rng.integers(TEAM_SIZE[0], TEAM_SIZE[1] + 1) * m.scale
         size = max(1, int(size) + int(m.rng.random() < size - int(size)))
-        # selected for process knowledge and influence: half from the owning team, half across
+        # selected for process knowledge and influence: half from the owning team, half across, in proportion
+        # to capability + 0.05 (nobody's chance is zero: a newcomer is drawn about an eighth as often as a KPO member)
         local = np.flatnonzero(s.team == home)
         pick_local = m.rng.choice(local, size=min(max(size // 2, 1), len(local)), replace=False)
         others = m.rng.choice(s.n, size=size - len(pick_local), replace=False,

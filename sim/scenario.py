@@ -96,7 +96,8 @@ class Culture(Strict):
                                              "(clinical) leadership; default 0.2 (assumed: mostly at the top)")
 
     def levers(self) -> float:
-        """Mean of the three ongoing levers that set SASH apart (evidence 1.1), 0-1."""
+        """Mean of the three ongoing levers that set SASH apart (evidence 1.1), 0-1; equal weights, because
+        the evaluation names all three and ranks none above another."""
         return (self.values_based_recruitment + self.reflective_routines + self.distributed_leadership) / 3.0
 
 
