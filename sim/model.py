@@ -276,8 +276,8 @@ class TrustModel(mesa.Model):
         if count_as_leavers:
             self.leavers_total += len(leavers)
         values_based = self.trust.culture.values_based_recruitment
-        self.staff.replace(leavers, self.params["initial_capability"], self._recruit_engagement(len(leavers), values_based),
-                           self.params["recruit_morale"])
+        self.staff.replace(leavers, self.params["initial_capability"],
+                           self._recruit_engagement(len(leavers), values_based), self.params["recruit_morale"])
         self.network.remove_personal_ties(leavers)
         self.staff_agents.vacate(leavers)
 
@@ -302,7 +302,7 @@ class TrustModel(mesa.Model):
     def hand_on_the_method(self, completers: np.ndarray, week: int) -> None:
         """L4L completers pass the method on to untrained teammates, one way (ODD 7.4, messengers)."""
         untrained = ~self.staff.trained()
-        src, dst = relationships.messengers(completers, untrained, int(self.params["messenger_ties"]),
+        src, dst = relationships.messengers(completers, untrained, self.params["messenger_ties"],
                                             self.staff.team, self.team_first, self.team_sizes, self.rng)
         self.network.add(src, dst, week, "messenger")
 

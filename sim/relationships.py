@@ -66,18 +66,24 @@ def exchange_and_fade(network: ImprovementNetwork, activity: np.ndarray, engagem
     network.keep_and_add(keep, network.target[returned], network.source[returned], week, "returned")
 
 
+def tie_counts(n: int, ties_each: float, rng: np.random.Generator) -> np.ndarray:
+    """How many ties each of ``n`` members forms: the whole part of ``ties_each``, and one more with the
+    chance of its fractional part, so that a swept or calibrated count acts smoothly (a whole number
+    draws nothing)."""
+    whole, part = divmod(float(ties_each), 1.0)
+    counts = np.full(n, int(whole))
+    if part > 0:
+        counts += rng.random(n) < part
+    return counts
+
+
 def form_among(network: ImprovementNetwork, members: np.ndarray, ties_each: float, week: int, origin: str,
                rng: np.random.Generator) -> None:
-    """Each member names ``ties_each`` random other members (one-way); a fractional part is the chance
-    of naming one more (so a calibrated count acts smoothly)."""
+    """Each member names ``ties_each`` random other members (one-way; ``tie_counts``)."""
     members = np.asarray(members)
     if len(members) < 2 or ties_each <= 0:
         return
-    whole, part = divmod(float(ties_each), 1.0)
-    counts = np.full(len(members), int(whole))
-    if part > 0:
-        counts += rng.random(len(members)) < part
-    source = np.repeat(members, counts)
+    source = np.repeat(members, tie_counts(len(members), ties_each, rng))
     target = members[rng.integers(0, len(members), size=len(source))]
     network.add(source, target, week, origin)
 
@@ -86,17 +92,18 @@ def form_to(network: ImprovementNetwork, sources: np.ndarray, targets: np.ndarra
     network.add(sources, targets, week, origin)
 
 
-def teammates(members: np.ndarray, ties_each: int, team: np.ndarray, team_first: np.ndarray,
+def teammates(members: np.ndarray, ties_each: float, team: np.ndarray, team_first: np.ndarray,
               team_sizes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``ties_each`` random teammates of every member (staff are sorted by team): (source, target)."""
-    source = np.repeat(np.asarray(members, dtype=np.int64), ties_each)
+    """``ties_each`` random teammates of every member (``tie_counts``; staff are sorted by team): (source, target)."""
+    members = np.asarray(members, dtype=np.int64)
+    source = np.repeat(members, tie_counts(len(members), ties_each, rng))
     first = team_first[team[source]]
     size = team_sizes[team[source]]
     step = rng.integers(1, np.maximum(size, 2))   # never oneself unless alone in the team
     return source, first + (source - first + step) % size
 
 
-def messengers(completers: np.ndarray, untrained: np.ndarray, ties_each: int, team: np.ndarray,
+def messengers(completers: np.ndarray, untrained: np.ndarray, ties_each: float, team: np.ndarray,
                team_first: np.ndarray, team_sizes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Ties from L4L completers to untrained teammates: the method handed on, one way."""
     source, target = teammates(completers, ties_each, team, team_first, team_sizes, rng)
@@ -110,10 +117,9 @@ def reflective_sessions(activity: np.ndarray, team: np.ndarray, weeks: int, rng:
     Who comes is who talks about improvement: the chance of joining is the rate times one's talk activity."""
     n = len(activity)
     joining = np.flatnonzero(rng.random(n) < 1 - np.exp(-p["reflective_session_rate"] * weeks * activity))
-    ties_each = int(p["reflective_ties"])
-    if len(joining) < 2 or ties_each <= 0:
+    if len(joining) < 2 or p["reflective_ties"] <= 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    source = np.repeat(joining, ties_each)
+    source = np.repeat(joining, tie_counts(len(joining), p["reflective_ties"], rng))
     target = joining[rng.integers(0, len(joining), size=len(source))]
     other_team = team[source] != team[target]
     source, target = source[other_team], target[other_team]

@@ -141,7 +141,7 @@ class ImprovementWork:
         s.engagement[team] = np.minimum(s.engagement[team] + p["rpiw_engagement_gain"], 1.0)
         starts = m.rng.random(len(team)) < p["trained_practice_share"] * s.engagement[team]
         s.practising[team[starts]] = True
-        relationships.form_among(m.network, team, int(p["rpiw_ties"]), week, "rpiw", m.rng)
+        relationships.form_among(m.network, team, p["rpiw_ties"], week, "rpiw", m.rng)
 
     def _record(self, **fields) -> None:
         for name, value in fields.items():

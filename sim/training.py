@@ -149,6 +149,6 @@ class TrainingProgramme:
         s.alt[members] = COMPLETE
         s.capability[members] += p["alt_capability_gain"] * (1 - s.capability[members])
         s.practising[members] = True
-        source, target = relationships.teammates(members, int(p["alt_hub_ties"]), s.team, m.team_first, m.team_sizes, m.rng)
+        source, target = relationships.teammates(members, p["alt_hub_ties"], s.team, m.team_first, m.team_sizes, m.rng)
         relationships.form_to(m.network, source, target, week, "alt_hub")   # graduates teach: hubs
         self.alt_intakes.remove(intake)
