@@ -190,3 +190,14 @@ def test_leaders_exchange_concentrates_ties_among_the_trained_in_a_receptive_cul
         trained, net = model.staff.trained(), model.network
         return (trained[net.source] & trained[net.target]).mean()
     assert among_trained(receptive) > among_trained(unreceptive)
+
+
+def test_a_fractional_tie_count_is_the_chance_of_one_more_and_a_whole_one_draws_nothing():
+    rng, untouched = np.random.default_rng(4), np.random.default_rng(4)
+    assert (relationships.tie_counts(50, 3.0, rng) == 3).all()
+    assert rng.random() == untouched.random()          # a whole count leaves the random stream as it was
+    counts = relationships.tie_counts(200_000, 2.25, rng)
+    assert set(np.unique(counts)) == {2, 3} and abs(counts.mean() - 2.25) < 0.01
+    team = np.repeat(np.arange(20), 10)                # 20 teams of 10, sorted by team as the model keeps staff
+    source, target = relationships.teammates(np.arange(200), 1.5, team, np.arange(0, 200, 10), np.full(20, 10), rng)
+    assert 250 < len(source) < 350 and (team[source] == team[target]).all() and (source != target).all()
