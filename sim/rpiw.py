@@ -21,7 +21,6 @@ from sim import relationships
 PREPARATION_WEEKS = 8               # RPIWs are prepared for about 8 weeks (Table 7 notes)
 MEASURED_AFTER_WEEKS = 13           # lead time re-measured at 90 days (Table 7.2)
 SUSTAINED_WEEKS = 17                # follow-ups at 30/60/90/120 days (VMI method)
-TEAM_SIZE = (6, 10)                 # temporary cross-functional team (not published; a workshop room's team)
 # Baseline process lead time per RPIW, Table 7.3: mean 3,569 minutes, standard error 829 over 82
 # RPIWs, so a standard deviation of 829 x sqrt(82) and a coefficient of variation of 2.1; drawn
 # lognormal with that mean and coefficient of variation.
@@ -107,7 +106,7 @@ class ImprovementWork:
         home = int(m.rng.integers(0, m.n_teams))
         # at reduced scale the team shrinks with the staff (stochastic rounding), so that the share
         # of staff who have taken part in an RPIW is the same as at full scale
-        size = m.rng.integers(TEAM_SIZE[0], TEAM_SIZE[1] + 1) * m.scale
+        size = (m.rng.integers(-2, 3) + m.params["rpiw_team_size"]) * m.scale   # mean, give or take 2
         size = max(1, int(size) + int(m.rng.random() < size - int(size)))
         # selected for process knowledge and influence: half from the owning team, half across, in proportion
         # to capability + 0.05 (nobody's chance is zero: a newcomer is drawn about an eighth as often as a KPO member)
