@@ -143,6 +143,16 @@ def _reduction(baseline: float, post: float) -> float:
     return 1 - post / baseline if baseline else 0.0
 
 
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random.SeedSequence,
              scale: float = 1.0, end: dt.date | None = None,
              on_week: Callable[[], None] | None = None) -> RunResult:
@@ -153,7 +163,14 @@ def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random
     model = TrustModel(scenario, params, rng=np.random.default_rng(trust_seed(seed, scenario.name)),
                        scale=scale, end=end)
     while model.running:
-        model.step()
+        try:
+            model.step()
+        except SystemError as error:
+            # a Ctrl-C that lands in one of numba's Python callbacks inside a compiled kernel comes out as a
+            # SystemError chained to the KeyboardInterrupt: it is the interruption, and is handled as one
+            if _caused_by_interrupt(error):
+                raise KeyboardInterrupt from error
+            raise
         if on_week:
             on_week()
     frame = model.datacollector.get_model_vars_dataframe().reset_index(names="week")

@@ -96,3 +96,28 @@ def test_invariants_hold_for_any_parameters_in_range(params, trust, seed):
     assert 0 <= s["lead_time_post_hours"] <= s["lead_time_baseline_hours"]
     assert s["value_streams_2019_07"] <= max(s["rpiws_2019_07"], 0) or s["rpiws_2019_07"] == 0
     assert not frame.drop(columns=["engagement_untrained", "trained_arc_reciprocity"]).isna().any().any()
+
+
+def test_a_ctrl_c_inside_a_compiled_kernel_is_an_interruption_not_a_system_error(monkeypatch):
+    """numba runs Python callbacks inside compiled kernels; a Ctrl-C landing in one comes out as a SystemError
+    chained to the KeyboardInterrupt. simulate turns it back into the KeyboardInterrupt every caller handles."""
+    from sim import network
+    from sim.params import default_params
+
+    def interrupted_kernel(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("CPUDispatcher(<function weekly_flows>) returned a result with an exception set") \
+                from interrupt
+
+    monkeypatch.setattr(network.kernels, "weekly_flows", interrupted_kernel)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(load_scenario("SATH"), default_params(), 1, scale=0.02)
+
+    def broken_kernel(*args, **kwargs):
+        raise SystemError("a real fault")
+
+    monkeypatch.setattr(network.kernels, "weekly_flows", broken_kernel)
+    with pytest.raises(SystemError, match="a real fault"):
+        simulate(load_scenario("SATH"), default_params(), 1, scale=0.02)
