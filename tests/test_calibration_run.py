@@ -408,7 +408,7 @@ def test_a_setup_stores_the_repository_inputs_relative_so_its_history_resumes_in
     assert outside.priors_path == str((tmp_path / "priors.yaml").resolve())
 
 
-def test_a_resumed_calibration_keeps_the_distance_s_scale_weights(inputs, two_generations, tmp_path):
+def test_a_resumed_calibration_keeps_the_distance_s_scale_weights_and_may_change_its_kernel(inputs, two_generations, tmp_path):
     """pyabc refits an adaptive distance on resume from the accepted particles alone (the rejected ones are not
     stored), which changes every distance; the calibration logs each generation's weights and a resume takes them."""
     import pyabc
@@ -426,9 +426,30 @@ def test_a_resumed_calibration_keeps_the_distance_s_scale_weights(inputs, two_ge
                                      s0=np.array([history.observed_sum_stat()[k] for k in statistics]), s_ids=statistics)
     assert not np.allclose(refit, [before[2][k] for k in statistics])   # what pyabc alone would have resumed with
 
-    calibrate(setup, StoppingRules(generations=1), workers=1, resume=True, **roots)
+    # the resume also narrows the proposal kernel from generation 2 on: recorded in setup.json and the manifest
+    posterior = calibrate(setup, StoppingRules(generations=1), workers=1, resume=True, kernel_scaling=1.5, **roots)
     after = logged_scale_weights(log)
     assert after[2] == before[2] and sorted(after) == [0, 1, 2, 3]
+    stored = json.loads((tmp_path / "results" / SHARED / "setup.json").read_text())["setup"]
+    change = {"from_generation": 2, "from": 3.0, "to": 1.5}
+    assert stored["kernel_scaling"] == 1.5
+    assert [{k: c[k] for k in change} for c in stored["kernel_scaling_changes"]] == [change]
+    manifest = json.loads(posterior.with_name(posterior.stem + ".manifest.json").read_text())
+    assert "scaling=1.5" in manifest["transition"] and manifest["kernel_scaling_changes"][0]["to"] == 1.5
+
+
+def test_a_stored_setup_gains_parameters_added_since_at_their_defaults():
+    """A calibration started before a parameter existed resumes with that parameter at its default (the constant it
+    replaced); what the setup stored is kept."""
+    from dataclasses import asdict
+
+    from sim.calibration.smc import stored_setup
+
+    saved = {"setup": asdict(CalibrationSetup(name="old", fixed_params={"quality_reference": 2.5}))}
+    setup = stored_setup(saved)
+    assert setup.fixed_params["quality_reference"] == 2.5
+    assert setup.fixed_params["initial_capability"] == default_params()["initial_capability"]
+    assert set(setup.fixed_params) == set(default_params())
 
 
 def test_the_distance_resumes_from_logged_weights_without_refitting(tmp_path):

@@ -15,7 +15,8 @@ from sim.errors import InputError
 from sim.experiments.cluster import add_cluster_options
 
 from .ensemble import run_posterior_ensemble  # noqa: F401  (called by orgsim run --posterior)
-from .smc import POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate, chosen_trusts, run_directory
+from .smc import (DEFAULT_KERNEL_SCALING, POSTERIOR_DIR, RESULTS_ROOT, CalibrationSetup, StoppingRules, calibrate,
+                  chosen_trusts, run_directory)
 from .targets import DEFAULT_TARGETS, TRUST_NAMES, check_targets_reached, load_targets
 
 __all__ = ["register", "run_posterior_ensemble"]
@@ -56,10 +57,10 @@ def register(subparsers) -> None:
     cal.add_argument("--min-ess", type=positive_float, help="with --converge: effective sample size floor "
                                                              "(default half the population)")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
-    cal.add_argument("--kernel-scaling", type=positive_float, default=3.0,
+    cal.add_argument("--kernel-scaling", type=positive_float,
                      help="variance of each parameter's proposal kernel (in logit coordinates of its prior "
                           "range), times Silverman's (3.0; wider kernels accept less: docs/calibration.md, "
-                          "'Proposal kernel')")
+                          "'Proposal kernel'); with --resume, the width from the next generation on (recorded)")
     cal.add_argument("--replicates", type=positive_int, default=1,
                      help="runs of each trust per particle, statistics averaged over them (1)")
     cal.add_argument("--scale", type=positive_float, default=0.25, help="staff scale factor in (0, 1] (0.25)")
@@ -136,7 +137,8 @@ def cmd_calibrate(args) -> int:
     setup = CalibrationSetup(name=args.name, targets_path=str(args.targets),
                              priors_path=str(args.priors or DEFAULT_PRIORS), leave_out=args.leave_out,
                              scale=args.scale, population_size=args.population, replicates=args.replicates,
-                             seed=args.seed, end=args.end, kernel_scaling=args.kernel_scaling, trusts=args.trusts or [],
+                             seed=args.seed, end=args.end, kernel_scaling=args.kernel_scaling or DEFAULT_KERNEL_SCALING,
+                             trusts=args.trusts or [],
                              fit_families=args.fit or [])
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
@@ -154,7 +156,8 @@ def cmd_calibrate(args) -> int:
     try:
         posterior = calibrate(setup, rules, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                               export_only=args.export, results_root=args.results,
-                              posterior_dir=args.posterior_dir or run_directory(args.name, args.results))
+                              posterior_dir=args.posterior_dir or run_directory(args.name, args.results),
+                              kernel_scaling=args.kernel_scaling if args.resume else None)
     except KeyboardInterrupt:
         return 130
     print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")
@@ -192,7 +195,8 @@ def _calibrate_every_leave_out(args, setup: CalibrationSetup, rules: StoppingRul
             posterior = calibrate(dataclasses.replace(setup, name=name, leave_out=trust), rules, workers=args.workers,
                                   scheduler=args.scheduler, resume=one.resume, export_only=args.export,
                                   results_root=args.results,
-                                  posterior_dir=args.posterior_dir or run_directory(name, args.results))
+                                  posterior_dir=args.posterior_dir or run_directory(name, args.results),
+                                  kernel_scaling=args.kernel_scaling if one.resume else None)
         except KeyboardInterrupt:
             return 130
         print(f"wrote {posterior} and {posterior.with_name(posterior.stem + '.manifest.json').name}")

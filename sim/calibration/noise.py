@@ -46,12 +46,12 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
     from sim.errors import InputError
 
     from .distance import logged_scale_weights
-    from .smc import SCALE_WEIGHTS_FILE, CalibrationSetup, _load_inputs, _read_json
+    from .smc import SCALE_WEIGHTS_FILE, _load_inputs, _read_json, stored_setup
 
     db_path, setup_path = run_dir / "abc.db", run_dir / "setup.json"
     if not db_path.is_file() or not setup_path.is_file():
         raise InputError(f"--name: no calibration in {run_dir} (no abc.db and setup.json there)")
-    setup = CalibrationSetup(**_read_json(setup_path)["setup"])
+    setup = stored_setup(_read_json(setup_path))
     history = pyabc.History(f"sqlite:///{db_path}")
     if history.max_t < 0:
         raise InputError(f"--name: calibration {setup.name} has no finished generation yet")

@@ -28,7 +28,7 @@ from sim.errors import InputError
 from .report import COUNT_TOLERANCE, RATIO_TOLERANCE, SMALL_COUNT, _rating, _table, parameter_table
 from .ensemble import quantiles
 from .provenance import file_sha256
-from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directory
+from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directory, stored_setup
 
 
 def meets(kind: str, values: np.ndarray, observed, observed_value: float) -> np.ndarray:
@@ -66,14 +66,13 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
     import pyabc
 
     from .posterior import Posterior
-    from .smc import CalibrationSetup
 
     run_dir = run_directory(name, results_root)
     db, setup_file = run_dir / "abc.db", run_dir / "setup.json"
     if not db.is_file() or not setup_file.is_file():
         raise InputError(f"calibrate-progress: no calibration named '{name}' in {run_dir.parent} (no abc.db and "
                          "setup.json there); `make calibration-next` restores one from calibration/history/")
-    setup = CalibrationSetup(**_read_json(setup_file)["setup"])
+    setup = stored_setup(_read_json(setup_file))
     for label, stored, sha in (("targets", setup.targets_path, setup.targets_sha256),
                                ("priors", setup.priors_path, setup.priors_sha256)):
         if not input_path(stored).is_file() or file_sha256(input_path(stored)) != sha:

@@ -49,6 +49,7 @@ RESULTS_ROOT = REPO_ROOT / "results" / "calibration"
 POSTERIOR_DIR = REPO_ROOT / "calibration"
 SCHEDULER_TIMEOUT = "5s"
 SCALE_WEIGHTS_FILE = "scale_weights.json"   # the distance's scale weights by generation: a resume starts from them
+DEFAULT_KERNEL_SCALING = 3.0
 PROGRESS_PREFIXES = ("t:", "Accepted:", "Stop:", "Calibration sample", "Parallelize", "Start <", "Done <")
 
 
@@ -64,7 +65,8 @@ class CalibrationSetup:
     replicates: int = 1             # runs per trust per particle; statistics are their mean
     seed: int = 20150701
     end: str | None = None          # ISO date to stop every run early (tests only)
-    kernel_scaling: float = 3.0     # each parameter's kernel variance, x Silverman's (sim/calibration/transition.py)
+    kernel_scaling: float = DEFAULT_KERNEL_SCALING  # each parameter's kernel variance, x Silverman's (transition.py)
+    kernel_scaling_changes: list[dict] = field(default_factory=list)   # set on a resume: from which generation, to what
     trusts: list[str] = field(default_factory=list)
     targets_sha256: str = ""
     priors_sha256: str = ""
@@ -89,6 +91,17 @@ class StoppingRules:
             return None
         return ConvergenceRule(self.converge, self.posterior_tol,
                                self.min_ess if self.min_ess is not None else population_size / 2)
+
+
+def stored_setup(saved: dict) -> CalibrationSetup:
+    """The setup a calibration's setup.json records (``saved``), for a resume, export, progress or noise record.
+
+    A parameter added to the model after the calibration started is not among its fixed parameters; it held its
+    default then, since a new parameter's default is the constant it replaced (docs/calibration.md, 'Parameters
+    added while r3 runs'), so it keeps that default. Stored values are never changed."""
+    setup = CalibrationSetup(**saved["setup"])
+    setup.fixed_params = {**default_params(), **setup.fixed_params}
+    return setup
 
 
 def calibrated_trusts(leave_out: str | None) -> list[str]:
@@ -281,11 +294,13 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
 
 def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2,
               scheduler: str | None = None, resume: bool = False, export_only: bool = False,
-              results_root: Path = RESULTS_ROOT, posterior_dir: Path = POSTERIOR_DIR) -> Path:
+              results_root: Path = RESULTS_ROOT, posterior_dir: Path = POSTERIOR_DIR,
+              kernel_scaling: float | None = None) -> Path:
     """Run (or resume) an ABC-SMC calibration; returns the exported posterior CSV.
 
     ``export_only`` samples nothing: it exports the last finished generation of calibration NAME
-    (e.g. of one that was killed).
+    (e.g. of one that was killed). ``kernel_scaling`` on a resume: the proposal kernel's width from the next
+    generation on (``_change_kernel``).
     """
     run_dir = run_directory(setup.name, results_root)
     db_path, setup_path = run_dir / "abc.db", run_dir / "setup.json"
@@ -294,8 +309,10 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     if resume:
         if not setup_path.is_file() or not db_path.is_file():
             raise InputError(f"--resume: no calibration named '{setup.name}' in {run_dir.parent}")
-        setup = CalibrationSetup(**_read_json(setup_path)["setup"])
+        setup = stored_setup(_read_json(setup_path))
         _check_unchanged(setup, run_dir)
+        if kernel_scaling is not None and kernel_scaling != setup.kernel_scaling:
+            _change_kernel(setup, kernel_scaling, db_path)
     else:
         setup = new_setup(setup)
         if db_path.exists():
@@ -346,6 +363,22 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
                                  stop_reason=stop_reason)
     write_json(setup_path, {**_read_json(setup_path), "finished": stop_reason, "posterior": str(posterior)})
     return posterior
+
+
+def _change_kernel(setup: CalibrationSetup, scaling: float, db_path: Path) -> None:
+    """A resumed calibration's proposal kernel, made wider or narrower from its next generation on, and recorded.
+
+    Any proposal density gives an exact importance sampler (the weights are prior over proposal density), so a
+    kernel may change between generations; the width only trades acceptance against the weights' spread
+    (docs/calibration.md, 'Proposal kernel'). Recorded in setup.json and the posterior's manifest."""
+    import pyabc
+
+    generation = pyabc.History(f"sqlite:///{db_path.resolve()}", _id=1).max_t + 1
+    setup.kernel_scaling_changes.append({"from_generation": generation, "from": setup.kernel_scaling, "to": scaling,
+                                         "commit": provenance().get("git_commit")})
+    print(f"calibrate: proposal kernel scaling {setup.kernel_scaling:g} -> {scaling:g} from generation {generation}",
+          file=sys.stderr)
+    setup.kernel_scaling = scaling
 
 
 class TerminateAsInterrupt:
@@ -422,7 +455,7 @@ def _export_finished(name: str, run_dir: Path, rules: StoppingRules, workers: in
     if not setup_path.is_file() or not db_path.is_file():
         raise InputError(f"--export: no calibration named '{name}' in {run_dir.parent}")
     saved = _read_json(setup_path)
-    setup = CalibrationSetup(**saved["setup"])
+    setup = stored_setup(saved)
     _check_unchanged(setup, run_dir)
     history = pyabc.History(f"sqlite:///{db_path.resolve()}", _id=1)
     if history.max_t < 0:
@@ -496,6 +529,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
         "transition": (f"{1 - PRIOR_SHARE:g} x per-parameter pyabc.MultivariateNormalTransition(scaling="
                        f"{setup.kernel_scaling}) in logit coordinates + {PRIOR_SHARE:g} x the prior"),
+        "kernel_scaling_changes": setup.kernel_scaling_changes,
         "pyabc_version": pyabc.__version__,
         "targets_file": portable_path(str(input_path(setup.targets_path))),
         "targets_sha256": setup.targets_sha256,
