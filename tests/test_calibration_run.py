@@ -552,3 +552,46 @@ def test_meets_follows_the_fit_report_s_rules():
     assert meets("ratio", np.array([0.51, 0.70]), 0.62, 0.62).tolist() == [False, True]
     assert meets("ordinal", np.array([2.4, 2.6]), "good", 2.0).tolist() == [True, False]
     assert meets("ordering", np.array([1.0, 1.5, 2.0]), "highest", 1.0).tolist() == [True, False, False]
+
+
+def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_generations, tmp_path, monkeypatch,
+                                                                 capfd):
+    """The calibration's sampler saves each finished job (sim/calibration/sampler.py): a calibration killed in the
+    middle of a generation keeps them, and its resume (here on two workers) reuses them, since the generation starts
+    from the same state, and runs only the others. (That the jobs then give the population an uninterrupted run gives
+    is tests/test_calibration_sampler.py's.)"""
+    import pickle
+
+    import pyabc
+
+    import sim.calibration.sampler as sampler_module
+
+    setup = setup_for(inputs, SHARED)
+    results = copy_of(two_generations, tmp_path)
+    run_job, finished = sampler_module._run_job, []
+
+    def killed_after_four_jobs(job):
+        if len(finished) == 4:
+            raise KeyboardInterrupt
+        finished.append(job)
+        return run_job(job)
+
+    monkeypatch.setattr(sampler_module, "_run_job", killed_after_four_jobs)
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(setup, StoppingRules(generations=1), workers=1, resume=True, results_root=results,
+                  posterior_dir=tmp_path)
+    jobs = results / SHARED / sampler_module.JOB_DIR
+    saved = []
+    for path in sorted(jobs.glob("*.pkl")):
+        with path.open("rb") as handle:
+            saved += [dict(p.parameter) for p in pickle.load(handle)[0].accepted_particles]
+    assert len(saved) == 4
+    monkeypatch.setattr(sampler_module, "_run_job", run_job)
+    capfd.readouterr()
+    calibrate(setup, StoppingRules(generations=1), workers=2, resume=True, results_root=results, posterior_dir=tmp_path)
+    assert "generation 2: 4 of 12 jobs loaded" in capfd.readouterr().err
+    assert not jobs.exists()              # cleared once the generation is in the history
+    history = pyabc.History(f"sqlite:///{results / SHARED / 'abc.db'}")
+    population, _ = history.get_distribution(t=2)
+    stored = [row.to_dict() for _, row in population.iterrows()]
+    assert all(any(row == pytest.approx(particle) for row in stored) for particle in saved)

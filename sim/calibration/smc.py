@@ -6,8 +6,9 @@ statistics such as ratings and ranks, whose median absolute deviation is often z
 target's weight from calibration/targets.yaml. Its scale weights are logged by generation in
 results/calibration/<name>/scale_weights.json, from which a resume starts (sim/calibration/distance.py).
 
-Parallelism: pyabc's MulticoreEvalParallelSampler on ``workers`` local processes, or pyabc's
-DaskDistributedSampler on the cluster whose scheduler address is given.
+Parallelism: the calibration's own sampler on ``workers`` local processes (sim/calibration/sampler.py: seeded
+jobs, saved as they end, so that a generation killed midway resumes), or pyabc's DaskDistributedSampler on the
+cluster whose scheduler address is given.
 
 Storage: pyabc's sqlite history in results/calibration/<name>/abc.db, written at the end of every
 generation, so a killed calibration keeps its finished generations; ``resume=True`` continues it.
@@ -180,8 +181,13 @@ def _check_unchanged(setup: CalibrationSetup, run_dir: Path) -> None:
                              "started; a resumed calibration must use the same inputs (start a new --name)")
 
 
-def _make_sampler(workers: int, scheduler: str | None):
+def _make_sampler(workers: int, scheduler: str | None, run_dir: Path, seed: int):
+    """On a cluster pyabc's DaskDistributedSampler; locally the calibration's own (sim/calibration/sampler.py):
+    seeded jobs saved as they end, so that a killed generation resumes and any number of workers gives the same
+    populations."""
     import pyabc
+
+    from .sampler import JOB_DIR, ResumableSampler
 
     if scheduler:
         from distributed import Client
@@ -195,7 +201,7 @@ def _make_sampler(workers: int, scheduler: str | None):
     else:
         if workers < 1:
             raise InputError(f"--workers: {workers} is not allowed; give 1 or more")
-        sampler, client = pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers), None
+        return ResumableSampler(workers, run_dir / JOB_DIR, seed), None
     # pyabc's own bar of accepted particles within a generation: a late generation can take an hour
     sampler.show_progress = True
     return sampler, client
@@ -274,9 +280,13 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
         max_total_nr_simulations=rules.budget if rules.budget is not None else np.inf, max_walltime=None)
     first = t
     while True:
+        if hasattr(abc.sampler, "start_generation"):
+            abc.sampler.start_generation(abc, t)
         result = abc.run_generation(t=t)
         if not result["successful"]:
             return abc.history, "pyabc could not complete the generation's sample"
+        if hasattr(abc.sampler, "generation_stored"):
+            abc.sampler.generation_stored()
         converged = after_generation(abc.history) if after_generation else None
         if converged:
             return abc.history, converged
@@ -319,7 +329,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
             raise InputError(f"{run_dir}: a calibration named '{setup.name}' exists; add --resume to "
                              "continue it, or choose another --name")
     show_progress()
-    sampler, client = _make_sampler(workers, scheduler)
+    sampler, client = _make_sampler(workers, scheduler, run_dir, setup.seed)
     abc, targets, priors, scenarios = _build_abc(setup, sampler, run_dir)
     _check_one_particle(abc, priors)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -525,7 +535,7 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
         "wall_time_seconds": round(wall_time_seconds, 1),
         "simulations_per_second": round(total / wall_time_seconds, 3) if wall_time_seconds else None,
         "sampler": f"DaskDistributedSampler({scheduler})" if scheduler else
-                   f"MulticoreEvalParallelSampler(n_procs={workers})",
+                   f"ResumableSampler(workers={workers}): seeded jobs, pyabc's MappingSampler scheme (sim/calibration/sampler.py)",
         "distance": "pyabc.AdaptivePNormDistance(p=1, scale_function=rmsd, fixed_weights=target weights)",
         "transition": (f"{1 - PRIOR_SHARE:g} x per-parameter pyabc.MultivariateNormalTransition(scaling="
                        f"{setup.kernel_scaling}) in logit coordinates + {PRIOR_SHARE:g} x the prior"),
