@@ -25,3 +25,31 @@ def run_model(name, overrides=None, seed=1, scale=SMALL, end=None, params=None):
     scenario = load_scenario(name, overrides)
     model = TrustModel(scenario, params or default_params(), rng=np.random.default_rng(seed), scale=scale, end=end)
     return model.run()
+
+
+class JobInterrupter:
+    """Makes the calibration sampler's jobs (sim/calibration/sampler.py) raise KeyboardInterrupt, as a Ctrl-C would,
+    once ``after(k)`` of them have finished; ``restore()`` lets them run again."""
+
+    def __init__(self, monkeypatch):
+        import sim.calibration.sampler as sampler
+        self.monkeypatch, self.sampler, self.run_job = monkeypatch, sampler, sampler._run_job
+
+    def after(self, count: int) -> None:
+        finished = []
+
+        def job(args):
+            if len(finished) == count:
+                raise KeyboardInterrupt
+            finished.append(args)
+            return self.run_job(args)
+
+        self.monkeypatch.setattr(self.sampler, "_run_job", job)
+
+    def restore(self) -> None:
+        self.monkeypatch.setattr(self.sampler, "_run_job", self.run_job)
+
+
+@pytest.fixture
+def interrupt_jobs(monkeypatch) -> JobInterrupter:
+    return JobInterrupter(monkeypatch)

@@ -554,7 +554,7 @@ def test_meets_follows_the_fit_report_s_rules():
     assert meets("ordering", np.array([1.0, 1.5, 2.0]), "highest", 1.0).tolist() == [True, False, False]
 
 
-def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_generations, tmp_path, monkeypatch,
+def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_generations, tmp_path, interrupt_jobs,
                                                                  capfd):
     """The calibration's sampler saves each finished job (sim/calibration/sampler.py): a calibration killed in the
     middle of a generation keeps them, and its resume (here on two workers) reuses them, since the generation starts
@@ -568,15 +568,7 @@ def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_gene
 
     setup = setup_for(inputs, SHARED)
     results = copy_of(two_generations, tmp_path)
-    run_job, finished = sampler_module._run_job, []
-
-    def killed_after_four_jobs(job):
-        if len(finished) == 4:
-            raise KeyboardInterrupt
-        finished.append(job)
-        return run_job(job)
-
-    monkeypatch.setattr(sampler_module, "_run_job", killed_after_four_jobs)
+    interrupt_jobs.after(4)
     with pytest.raises(KeyboardInterrupt):
         calibrate(setup, StoppingRules(generations=1), workers=1, resume=True, results_root=results,
                   posterior_dir=tmp_path)
@@ -586,7 +578,9 @@ def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_gene
         with path.open("rb") as handle:
             saved += [dict(p.parameter) for p in pickle.load(handle)[0].accepted_particles]
     assert len(saved) == 4
-    monkeypatch.setattr(sampler_module, "_run_job", run_job)
+    from sim.calibration.progress import progress
+    assert "Generation 2 under way: 4 of 12 jobs finished and saved" in progress(SHARED, results_root=results)[0]
+    interrupt_jobs.restore()
     capfd.readouterr()
     calibrate(setup, StoppingRules(generations=1), workers=2, resume=True, results_root=results, posterior_dir=tmp_path)
     assert "generation 2: 4 of 12 jobs loaded" in capfd.readouterr().err

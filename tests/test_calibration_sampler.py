@@ -8,7 +8,6 @@ import pytest
 from pyabc.parameters import Parameter
 from pyabc.population import Particle
 
-import sim.calibration.sampler as sampler_module
 from sim.calibration.sampler import ResumableSampler
 
 N = 12
@@ -41,7 +40,7 @@ def test_the_same_populations_whatever_the_number_of_workers(tmp_path):
     assert accepted(other_generation) != accepted(first) and accepted(prior_sample) != accepted(first)
 
 
-def test_a_killed_generation_resumes_from_its_saved_jobs(tmp_path, monkeypatch):
+def test_a_killed_generation_resumes_from_its_saved_jobs(tmp_path, interrupt_jobs):
     progress = []
     uninterrupted = ResumableSampler(1, tmp_path / "whole", seed=5, progress=lambda line: None)
     uninterrupted.context = "generation 3 of this calibration"
@@ -49,19 +48,11 @@ def test_a_killed_generation_resumes_from_its_saved_jobs(tmp_path, monkeypatch):
 
     sampler = ResumableSampler(1, tmp_path / "jobs", seed=5, progress=progress.append)
     sampler.context = "generation 3 of this calibration"
-    run_job, finished = sampler_module._run_job, []
-
-    def killed_after_five_jobs(job):
-        if len(finished) == 5:
-            raise KeyboardInterrupt
-        finished.append(job)
-        return run_job(job)
-
-    monkeypatch.setattr(sampler_module, "_run_job", killed_after_five_jobs)
+    interrupt_jobs.after(5)
     with pytest.raises(KeyboardInterrupt):
         sampler.sample_until_n_accepted(N, ToySimulator(), t=3)
     assert len(list((tmp_path / "jobs").glob("*.pkl"))) == 5
-    monkeypatch.setattr(sampler_module, "_run_job", run_job)
+    interrupt_jobs.restore()
 
     resumed_simulator = ToySimulator()
     resumed = sampler.sample_until_n_accepted(N, resumed_simulator, t=3)

@@ -103,6 +103,7 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
              f"Setup: scale {setup.scale}, {setup.population_size} particles a generation, {setup.replicates} "
              f"replicate(s), families {', '.join(setup.fit_families) or 'all'}, targets `{setup.targets_path}`, priors "
              f"`{setup.priors_path}`. Finished: {_read_json(setup_file).get('finished') or 'not yet'}.", "",
+             *_under_way(run_dir, last, setup.population_size),
              "## Generations", "",
              _table(generations.drop(columns=["posterior_shift_parameter"], errors="ignore").to_dict("records")), "",
              f"## Fitted targets at generation {t} ({len(weights)} particles, ESS {ess:.0f})", "",
@@ -113,6 +114,17 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
              _table(params[["parameter", "prior", "median", "90% interval", "width / prior width", "verdict"]]
                     .to_dict("records")), ""]
     return "\n".join(lines), run_dir / "progress.md"
+
+
+def _under_way(run_dir: Path, last: int, population: int) -> list[str]:
+    """A line on the generation under way, if its sampler saved finished jobs (sim/calibration/sampler.py)."""
+    from .sampler import JOB_DIR
+
+    jobs = len(list((run_dir / JOB_DIR).glob("*.pkl")))
+    if not jobs:
+        return []
+    return [f"Generation {last + 1} under way: {jobs} of {population} jobs finished and saved in "
+            f"`{run_dir / JOB_DIR}` (a `--resume` goes on from them).", ""]
 
 
 def register(subparsers) -> None:

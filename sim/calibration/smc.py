@@ -279,14 +279,16 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
         max_nr_populations=rules.generations if rules.generations is not None else np.inf,
         max_total_nr_simulations=rules.budget if rules.budget is not None else np.inf, max_walltime=None)
     first = t
+    sampler = getattr(abc, "sampler", None)
+    saves_jobs = hasattr(sampler, "start_generation")    # the local sampler (sim/calibration/sampler.py)
     while True:
-        if hasattr(abc.sampler, "start_generation"):
-            abc.sampler.start_generation(abc, t)
+        if saves_jobs:
+            sampler.start_generation(abc, t)
         result = abc.run_generation(t=t)
         if not result["successful"]:
             return abc.history, "pyabc could not complete the generation's sample"
-        if hasattr(abc.sampler, "generation_stored"):
-            abc.sampler.generation_stored()
+        if saves_jobs:
+            sampler.generation_stored()
         converged = after_generation(abc.history) if after_generation else None
         if converged:
             return abc.history, converged
