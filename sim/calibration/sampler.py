@@ -25,6 +25,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import queue
 import random
 import shutil
 import signal
@@ -106,28 +107,61 @@ class ResumableSampler(MappingSampler):
         return sample
 
     def _run(self, simulate_one, todo):
-        """(job, sample, simulations) of every job in ``todo``, as each ends."""
+        """(job, sample, simulations) of every job in ``todo``, as each ends.
+
+        As in pyabc's MulticoreEvalParallelSampler: workers forked from the main thread for the generation, taking
+        the next job from a shared counter and sending results back on a queue the parent only reads (no pool: a
+        pool forks replacement workers from a background thread, and a child forked while another thread holds a
+        lock waits on it for ever)."""
         global _SIMULATE_ONE, _SAMPLE_FACTORY
         _SIMULATE_ONE, _SAMPLE_FACTORY = simulate_one, self.sample_factory   # forked workers inherit them
         if self.workers == 1 or len(todo) <= 1:
-            yield from map(_run_job, todo)
+            yield from (_run_job(job) for job in todo)
             return
-        pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(todo)), initializer=_ignore_interrupt)
+        context = multiprocessing.get_context("fork")
+        next_job, results = context.Value("q", 0), context.Queue()
+        workers = [context.Process(target=_work, args=(todo, next_job, results), daemon=True)
+                   for _ in range(min(self.workers, len(todo)))]
+        for worker in workers:
+            worker.start()
         try:
-            yield from pool.imap_unordered(_run_job, todo, chunksize=1)
-            pool.close()
+            for _ in todo:
+                yield _next_result(results, workers)
+            for worker in workers:
+                worker.join()
         finally:
-            pool.terminate()
-            pool.join()
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                    worker.join()
 
 
 _SIMULATE_ONE = None
 _SAMPLE_FACTORY = None
+WORKER_CHECK_SECONDS = 5
 
 
-def _ignore_interrupt() -> None:
-    """Workers leave Ctrl-C to the calibration, which stops them (no traceback from every worker)."""
+def _work(todo, next_job, results) -> None:
+    """A worker: run jobs until none is left. Ctrl-C is left to the calibration, which stops the workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        with next_job.get_lock():
+            k = next_job.value
+            next_job.value += 1
+        if k >= len(todo):
+            return
+        results.put(_run_job(todo[k]))
+
+
+def _next_result(results, workers):
+    while True:
+        try:
+            return results.get(timeout=WORKER_CHECK_SECONDS)
+        except queue.Empty:
+            failed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if failed:
+                raise RuntimeError(f"a sampling worker died (exit code {failed[0]}); the jobs that finished are "
+                                   "saved, and --resume goes on from them") from None
 
 
 def _run_job(job):
