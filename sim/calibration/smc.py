@@ -43,6 +43,7 @@ from sim.params import default_params
 from .convergence import ConvergenceRule, generation_records, progress_line, write_generations
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
+from .sampler import JOB_DIR
 from .simulation import CalibrationModel
 from .targets import DEFAULT_TARGETS, FAMILIES, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
 
@@ -187,7 +188,7 @@ def _make_sampler(workers: int, scheduler: str | None, run_dir: Path, seed: int)
     populations."""
     import pyabc
 
-    from .sampler import JOB_DIR, ResumableSampler
+    from .sampler import ResumableSampler
 
     if scheduler:
         from distributed import Client
@@ -360,7 +361,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
             _run_abc(abc, rules, started, after_generation=after_generation)
     except KeyboardInterrupt:
         terminate.handled()
-        print(f"calibrate: interrupted; finished generations are kept in {db_path}; continue with "
+        saved = f" and the generation's finished jobs in {run_dir / JOB_DIR}" if (run_dir / JOB_DIR).is_dir() else ""
+        print(f"calibrate: interrupted; finished generations are kept in {db_path}{saved}; continue with "
               f"--name {setup.name} --resume", file=sys.stderr)
         raise
     finally:
