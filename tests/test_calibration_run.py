@@ -581,9 +581,14 @@ def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_gene
     from sim.calibration.progress import progress
     assert "Generation 2 under way: 4 of 12 jobs finished and saved" in progress(SHARED, results_root=results)[0]
     interrupt_jobs.restore()
+    # --max-minutes stops sampling in the middle of the generation, keeping what is done (one more job here)
+    calibrate(setup, StoppingRules(max_walltime_minutes=1e-6), workers=1, resume=True, results_root=results,
+              posterior_dir=tmp_path)
+    assert json.loads((results / SHARED / "setup.json").read_text())["finished"].startswith(
+        "--max-minutes reached in generation 2: 5 of 12 jobs finished and saved")
     capfd.readouterr()
     calibrate(setup, StoppingRules(generations=1), workers=2, resume=True, results_root=results, posterior_dir=tmp_path)
-    assert "generation 2: 4 of 12 jobs loaded" in capfd.readouterr().err
+    assert "generation 2: 5 of 12 jobs loaded" in capfd.readouterr().err
     assert not jobs.exists()              # cleared once the generation is in the history
     history = pyabc.History(f"sqlite:///{results / SHARED / 'abc.db'}")
     population, _ = history.get_distribution(t=2)

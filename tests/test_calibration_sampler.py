@@ -73,3 +73,15 @@ def test_jobs_saved_for_another_starting_state_are_not_reused(tmp_path):
     simulator = ToySimulator()
     sampler.sample_until_n_accepted(N, simulator, t=3)
     assert simulator.calls == sampler.nr_evaluations_      # every job run again
+
+
+def test_sampling_stops_at_the_deadline_with_its_finished_jobs_saved(tmp_path):
+    import time
+
+    from sim.calibration.sampler import TimeLimitReached
+
+    sampler = ResumableSampler(1, tmp_path / "jobs", seed=5, progress=lambda line: None)
+    sampler.context, sampler.deadline = "generation 3", time.perf_counter()      # already past
+    with pytest.raises(TimeLimitReached, match="--max-minutes reached in generation 3: 1 of 12 jobs finished"):
+        sampler.sample_until_n_accepted(N, ToySimulator(), t=3)
+    assert len(list((tmp_path / "jobs").glob("*.pkl"))) == 1

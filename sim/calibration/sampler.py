@@ -54,6 +54,10 @@ def generation_context(abc, t: int, seed: int) -> str:
     return digest.hexdigest()
 
 
+class TimeLimitReached(Exception):
+    """Sampling stopped at the calibration's wall-time limit; the generation's finished jobs are saved."""
+
+
 class ResumableSampler(MappingSampler):
     """pyabc's MappingSampler with seeded jobs on forked local processes, each finished job saved (module doc).
 
@@ -66,11 +70,14 @@ class ResumableSampler(MappingSampler):
         self.job_dir = Path(job_dir)
         self.seed = int(seed)
         self.context: str | None = None
+        self.deadline: float | None = None
         self.progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
 
-    def start_generation(self, abc, t: int) -> None:
-        """Called by the calibration before generation ``t``: its jobs are saved, and reused if already there."""
+    def start_generation(self, abc, t: int, deadline: float | None = None) -> None:
+        """Called by the calibration before generation ``t``: its jobs are saved, and reused if already there; past
+        ``deadline`` (``time.perf_counter()``) sampling stops with ``TimeLimitReached``, the finished jobs saved."""
         self.context = generation_context(abc, t, self.seed)
+        self.deadline = deadline
 
     def generation_stored(self) -> None:
         """Called once pyabc has stored the generation in its history: its saved jobs are no longer needed."""
@@ -100,6 +107,9 @@ class ResumableSampler(MappingSampler):
                 left = minutes / count * (len(todo) - count)
                 self.progress(f"calibrate: generation {t}: {len(done)} of {n} accepted, {simulated} simulated "
                               f"({len(done) / simulated:.1%}); {minutes:.1f} min, about {left:.0f} min to go")
+            if self.deadline is not None and time.perf_counter() > self.deadline and count < len(todo):
+                raise TimeLimitReached(f"--max-minutes reached in generation {t}: {len(done)} of {n} jobs finished "
+                                       f"and saved in {self.job_dir if store else 'memory only'} (--resume goes on)")
         sample = self._create_empty_sample()
         for i in range(n):
             sample += done[i][0]

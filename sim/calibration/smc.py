@@ -13,8 +13,9 @@ cluster whose scheduler address is given.
 Storage: pyabc's sqlite history in results/calibration/<name>/abc.db, written at the end of every
 generation, so a killed calibration keeps its finished generations; ``resume=True`` continues it.
 
-Wall time: pyabc checks its limit only between generations, so ``_run_abc`` instead declines to
-start a generation predicted to end after ``--max-minutes``.
+Wall time: pyabc checks its limit only between generations, so ``_run_abc`` runs the loop itself: the local
+sampler stops at ``--max-minutes`` (its finished jobs saved); with Dask no generation starts that is predicted to
+end after it.
 
 Convergence: after every generation the measures of sim/calibration/convergence.py (epsilon change,
 posterior shift, ESS, ...) are computed from the history, printed, and written to
@@ -43,7 +44,7 @@ from sim.params import default_params
 from .convergence import ConvergenceRule, generation_records, progress_line, write_generations
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
-from .sampler import JOB_DIR
+from .sampler import JOB_DIR, TimeLimitReached
 from .simulation import CalibrationModel
 from .targets import DEFAULT_TARGETS, FAMILIES, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
 
@@ -269,9 +270,10 @@ def predicted_next_generation_seconds(durations: list[float]) -> float | None:
 
 def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
              after_generation=None) -> tuple[object, str]:
-    """pyabc's own generation loop (ABCSMC.run) with its wall-time check replaced by one that looks
-    ahead: pyabc checks only between generations, so a late, long generation would run on past
-    ``--max-minutes``; here no generation starts that is predicted to end after it.
+    """pyabc's own generation loop (ABCSMC.run) with its wall-time check replaced: pyabc checks only between
+    generations, so a late, long generation would run on past ``--max-minutes``. The local sampler, which saves a
+    generation's finished jobs, stops at the limit itself (``TimeLimitReached``); with another sampler no generation
+    starts that is predicted to end after the limit.
     ``after_generation(history)`` (if given) runs after every generation and returns why to stop
     (the convergence rule) or None. Returns the history and why sampling stopped."""
     limit = rules.max_walltime_minutes * 60 if rules.max_walltime_minutes is not None else None
@@ -284,8 +286,12 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
     saves_jobs = hasattr(sampler, "start_generation")    # the local sampler (sim/calibration/sampler.py)
     while True:
         if saves_jobs:
-            sampler.start_generation(abc, t)
-        result = abc.run_generation(t=t)
+            sampler.start_generation(abc, t, deadline=started + limit if limit is not None else None)
+        try:
+            result = abc.run_generation(t=t)
+        except TimeLimitReached as stop:
+            print(f"calibrate: Stop: {stop}.", file=sys.stderr)
+            return abc.history, str(stop)
         if not result["successful"]:
             return abc.history, "pyabc could not complete the generation's sample"
         if saves_jobs:
@@ -297,7 +303,11 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
             return abc.history, f"a stopping rule was met after {t - first + 1} generation(s) in this run"
         elapsed = clock() - started
         predicted = predicted_next_generation_seconds(generation_seconds(abc.history))  # a resumed run's earlier ones too
-        if limit is not None and elapsed + predicted > limit:
+        if limit is not None and saves_jobs and elapsed >= limit:
+            reason = f"--max-minutes {rules.max_walltime_minutes:g} reached at the end of generation {t}"
+            print(f"calibrate: Stop: {reason}.", file=sys.stderr)
+            return abc.history, reason
+        if limit is not None and not saves_jobs and elapsed + predicted > limit:
             reason = (f"the next generation would take about {predicted / 60:.1f} min and end after "
                       f"--max-minutes {rules.max_walltime_minutes:g} ({elapsed / 60:.1f} min so far)")
             print(f"calibrate: Stop: {reason}.", file=sys.stderr)
