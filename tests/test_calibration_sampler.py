@@ -3,6 +3,8 @@
 A toy simulator stands in for the model: each proposal is a uniform draw from numpy's global generator (as pyabc's
 proposals are), accepted below 0.3."""
 
+import time
+
 import numpy as np
 import pytest
 from pyabc.parameters import Parameter
@@ -14,11 +16,12 @@ N = 12
 
 
 class ToySimulator:
-    def __init__(self):
-        self.calls = 0
+    def __init__(self, seconds: float = 0.0):
+        self.calls, self.seconds = 0, seconds
 
     def __call__(self) -> Particle:
         self.calls += 1
+        time.sleep(self.seconds)
         x = float(np.random.uniform())
         return Particle(m=0, parameter=Parameter({"x": x}), weight=1.0, sum_stat={"s": x}, distance=x,
                         accepted=x < 0.3, proposal_id=0, preliminary=False)
@@ -75,13 +78,16 @@ def test_jobs_saved_for_another_starting_state_are_not_reused(tmp_path):
     assert simulator.calls == sampler.nr_evaluations_      # every job run again
 
 
-def test_sampling_stops_at_the_deadline_with_its_finished_jobs_saved(tmp_path):
-    import time
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sampling_stops_at_the_deadline_with_its_finished_jobs_saved_and_no_worker_left(tmp_path, workers):
+    import multiprocessing
 
     from sim.calibration.sampler import TimeLimitReached
 
-    sampler = ResumableSampler(1, tmp_path / "jobs", seed=5, progress=lambda line: None)
+    sampler = ResumableSampler(workers, tmp_path / "jobs", seed=5, progress=lambda line: None)
     sampler.context, sampler.deadline = "generation 3", time.perf_counter()      # already past
-    with pytest.raises(TimeLimitReached, match="--max-minutes reached in generation 3: 1 of 12 jobs finished"):
-        sampler.sample_until_n_accepted(N, ToySimulator(), t=3)
+    with pytest.raises(TimeLimitReached, match="--max-minutes reached in generation 3: 1 of 12 jobs finished") as stop:
+        sampler.sample_until_n_accepted(N, ToySimulator(seconds=0.2), t=3)
     assert len(list((tmp_path / "jobs").glob("*.pkl"))) == 1
+    # the jobs under way are stopped with the sampling, even while the stop's traceback is kept (as a caller may)
+    assert stop.traceback and not multiprocessing.active_children()

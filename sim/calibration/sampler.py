@@ -21,6 +21,7 @@ minutes at the end of an hour's generation on two workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -93,23 +94,25 @@ class ResumableSampler(MappingSampler):
         store = _JobStore(self.job_dir, self.context) if self.context is not None else None
         done = store.load(n) if store else {}
         if done:
-            self.progress(f"calibrate: generation {t}: {len(done)} of {n} jobs loaded from {self.job_dir} (saved before "
-                          "the last stop)")
+            self.progress(f"calibrate: generation {t}: {len(done)} of {n} jobs loaded from {self.job_dir} "
+                          "(saved before the last stop)")
         todo = [(i, self.job_seed(t, i, all_accepted)) for i in range(n) if i not in done]
         started, simulated = time.perf_counter(), sum(evals for _, evals in done.values())
-        for count, (i, sample, evals) in enumerate(self._run(simulate_one, todo), start=1):
-            done[i] = (sample, evals)
-            simulated += evals
-            if store:
-                store.save(i, sample, evals)
-            if count % PROGRESS_EVERY == 0 or count == len(todo):
-                minutes = (time.perf_counter() - started) / 60
-                left = minutes / count * (len(todo) - count)
-                self.progress(f"calibrate: generation {t}: {len(done)} of {n} accepted, {simulated} simulated "
-                              f"({len(done) / simulated:.1%}); {minutes:.1f} min, about {left:.0f} min to go")
-            if self.deadline is not None and time.perf_counter() > self.deadline and count < len(todo):
-                raise TimeLimitReached(f"--max-minutes reached in generation {t}: {len(done)} of {n} jobs finished "
-                                       f"and saved in {self.job_dir if store else 'memory only'} (--resume goes on)")
+        with contextlib.closing(self._run(simulate_one, todo)) as finished:   # a stop here stops the workers
+            for count, (i, sample, evals) in enumerate(finished, start=1):
+                done[i] = (sample, evals)
+                simulated += evals
+                if store:
+                    store.save(i, sample, evals)
+                if count % PROGRESS_EVERY == 0 or count == len(todo):
+                    minutes = (time.perf_counter() - started) / 60
+                    left = minutes / count * (len(todo) - count)
+                    self.progress(f"calibrate: generation {t}: {len(done)} of {n} accepted, {simulated} simulated "
+                                  f"({len(done) / simulated:.1%}); {minutes:.1f} min, about {left:.0f} min to go")
+                if self.deadline is not None and time.perf_counter() > self.deadline and count < len(todo):
+                    where = f"saved in {self.job_dir}" if store else "not saved"
+                    raise TimeLimitReached(f"--max-minutes reached in generation {t}: {len(done)} of {n} jobs "
+                                           f"finished and {where} (--resume goes on)")
         sample = self._create_empty_sample()
         for i in range(n):
             sample += done[i][0]
