@@ -45,8 +45,10 @@ def register(subparsers) -> None:
     cal.add_argument("--budget", type=positive_int, metavar="SIMS",
                      help="stop after this many particles simulated in total (each simulates every trust)")
     cal.add_argument("--generations", type=positive_int, help="stop after this many generations (this session)")
-    cal.add_argument("--max-minutes", type=positive_float, help="wall-time limit of this run (minutes): locally sampling stops there, the generation's finished jobs "
-                          "kept for --resume; on a Dask cluster no generation starts that is predicted to end after it")
+    cal.add_argument("--max-minutes", type=positive_float,
+                     help="wall-time limit of this run (minutes): locally sampling stops there, the generation's "
+                          "finished jobs kept for --resume; on a Dask cluster no generation starts that is predicted "
+                          "to end after it")
     cal.add_argument("--min-epsilon", type=float, default=0.0, help="stop once epsilon is below this")
     cal.add_argument("--min-acceptance", type=float, default=0.0, help="stop once the acceptance rate is below this")
     cal.add_argument("--converge", type=positive_float, metavar="TOL",

@@ -44,7 +44,7 @@ from sim.params import default_params
 from .convergence import ConvergenceRule, generation_records, progress_line, write_generations
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
-from .sampler import JOB_DIR, TimeLimitReached
+from .sampler import JOB_DIR, ResumableSampler, TimeLimitReached
 from .simulation import CalibrationModel
 from .targets import DEFAULT_TARGETS, FAMILIES, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
 
@@ -189,8 +189,6 @@ def _make_sampler(workers: int, scheduler: str | None, run_dir: Path, seed: int)
     populations."""
     import pyabc
 
-    from .sampler import ResumableSampler
-
     if scheduler:
         from distributed import Client
 
@@ -204,7 +202,7 @@ def _make_sampler(workers: int, scheduler: str | None, run_dir: Path, seed: int)
         if workers < 1:
             raise InputError(f"--workers: {workers} is not allowed; give 1 or more")
         return ResumableSampler(workers, run_dir / JOB_DIR, seed), None
-    # pyabc's own bar of accepted particles within a generation: a late generation can take an hour
+    # pyabc's own bar of accepted particles within a Dask generation: a late generation can take an hour
     sampler.show_progress = True
     return sampler, client
 
@@ -302,16 +300,17 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
         if abc.check_terminate(t=t, acceptance_rate=result["acceptance_rate"]):
             return abc.history, f"a stopping rule was met after {t - first + 1} generation(s) in this run"
         elapsed = clock() - started
-        predicted = predicted_next_generation_seconds(generation_seconds(abc.history))  # a resumed run's earlier ones too
         if limit is not None and saves_jobs and elapsed >= limit:
             reason = f"--max-minutes {rules.max_walltime_minutes:g} reached at the end of generation {t}"
             print(f"calibrate: Stop: {reason}.", file=sys.stderr)
             return abc.history, reason
-        if limit is not None and not saves_jobs and elapsed + predicted > limit:
-            reason = (f"the next generation would take about {predicted / 60:.1f} min and end after "
-                      f"--max-minutes {rules.max_walltime_minutes:g} ({elapsed / 60:.1f} min so far)")
-            print(f"calibrate: Stop: {reason}.", file=sys.stderr)
-            return abc.history, reason
+        if limit is not None and not saves_jobs:
+            predicted = predicted_next_generation_seconds(generation_seconds(abc.history))  # a resumed run's too
+            if elapsed + predicted > limit:
+                reason = (f"the next generation would take about {predicted / 60:.1f} min and end after "
+                          f"--max-minutes {rules.max_walltime_minutes:g} ({elapsed / 60:.1f} min so far)")
+                print(f"calibrate: Stop: {reason}.", file=sys.stderr)
+                return abc.history, reason
         t += 1
 
 
