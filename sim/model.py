@@ -40,7 +40,8 @@ __all__ = ["TrustModel", "rating_of"]
 class TrustModel(mesa.Model):
     def __init__(self, scenario: Scenario, params: dict[str, float] | None = None,
                  rng: np.random.Generator | int | None = None, scale: float = 1.0,
-                 end: dt.date | None = None):
+                 end: dt.date | None = None, census: tuple[str, ...] | None = None):
+        """``census``: the weekly reporters collected (names in sim.reporters.REPORTERS); all by default."""
         super().__init__(rng=rng)
         if not 0 < scale <= 1:
             raise ValueError("scale must be in (0, 1]")
@@ -87,7 +88,7 @@ class TrustModel(mesa.Model):
         self.quality = self._settled_quality(0) + p["quality_initial_sd"] * self.rng.standard_normal()
         self._survey_week = week_of(scenario, scenario.survey.date) if scenario.survey else None
         self._inspections = {week_of(scenario, d): d for d in scenario.inspections}
-        self.datacollector = WeeklyCensus()
+        self.datacollector = WeeklyCensus(census)
 
     # -- set-up (ODD 5) --------------------------------------------------------------------------
     def _recruit_engagement(self, count: int, values_based: bool) -> np.ndarray:

@@ -30,6 +30,11 @@ def rating_of(quality: float) -> str:
     return RATINGS[int(np.clip(np.floor(quality), 0, 3))]
 
 
+def ratings_of(quality: np.ndarray) -> list[str]:
+    """``rating_of`` of every value."""
+    return [RATINGS[band] for band in np.clip(np.floor(quality), 0, 3).astype(int).tolist()]
+
+
 def level_terms(engagement_mean: float, practice: float, process: float, support: float, instability: float,
                 system_years: float, p: dict) -> dict[str, float]:
     """Each state term's part of the level the index moves towards (bands), reference excluded."""

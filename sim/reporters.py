@@ -85,7 +85,7 @@ def value_streams(model):
 
 
 def lead_time_removed_share(model):
-    measured = model.improvement.measured_by(model.week)
+    measured = model.improvement.measured_by(model.week, measures=("lead_time",))
     return 1 - measured["lead_time_post"] / measured["lead_time_baseline"] if measured["n"] else 0.0
 
 
@@ -154,13 +154,22 @@ REPORTERS = {f.__name__: f for f in (
     trained_arc_reciprocity, practice, value_stream_top_down, *(_contribution(term) for term in TERMS))}
 
 
-class WeeklyCensus(mesa.DataCollector):
-    """Mesa's DataCollector for REPORTERS (``get_model_vars_dataframe`` and the rest work as usual), without
-    its deep copy of every value: each reporter returns an immutable scalar, so the copies protect nothing
-    and cost a sixth of a calibration-size run."""
+# The census columns a run's summary reads (sim/runner.py, summarise): all that calibration collects, since it
+# reads only summaries; the other reporters cost about a sixth of a calibration-size run.
+SUMMARY_REPORTERS = ("date", "l4l_in_progress", "l4l_complete", "alt_in_progress", "alt_complete", "value_streams",
+                     "rpiws", "quality", "engagement_mean", "practising_share", "morale_mean", "leavers")
 
-    def __init__(self):
-        super().__init__(model_reporters=REPORTERS)
+
+class WeeklyCensus(mesa.DataCollector):
+    """Mesa's DataCollector for REPORTERS, or those of them named in ``only`` (``get_model_vars_dataframe`` and
+    the rest work as usual), without its deep copy of every value: each reporter returns an immutable scalar, so
+    the copies protect nothing and cost a sixth of a calibration-size run."""
+
+    def __init__(self, only: tuple[str, ...] | None = None):
+        unknown = sorted(set(only or ()) - set(REPORTERS))
+        if unknown:
+            raise ValueError(f"census: unknown reporter(s) {unknown}; known: {sorted(REPORTERS)}")
+        super().__init__(model_reporters={name: REPORTERS[name] for name in (only or REPORTERS)})
 
     def collect(self, model) -> None:
         self._collection_steps.append(model.time)

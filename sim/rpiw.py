@@ -171,17 +171,22 @@ class ImprovementWork:
         alignment = np.where(self.aligned, 1.0, bottom_up_alignment)
         return float((alignment * removed).sum() / (staff / 1000.0))
 
-    def measured_by(self, week: int, sample: int | None = None,
-                    rng: np.random.Generator | None = None) -> dict[str, float]:
+    def measured_by(self, week: int, sample: int | None = None, rng: np.random.Generator | None = None,
+                    measures: tuple[str, ...] = ("lead_time", "defects")) -> dict[str, float]:
         """Summed baseline and 90-day lead time and defects of RPIWs held by ``week`` (current values
         if the 90 days are not over at the end of the run), and their number. With ``sample``, only that
         many of them, drawn at random with ``rng``, as an evaluation measuring some RPIWs would."""
-        held = np.flatnonzero(self.week_held <= week)
+        if self.held and self.week_held[-1] <= week:
+            held = np.arange(self.held)        # all (held in week order): the weekly reporter's case
+        else:
+            held = np.flatnonzero(self.week_held <= week)
         if sample is not None and sample < len(held):
             held = np.sort(rng.choice(held, size=sample, replace=False))
         out = {"n": len(held)}
-        for name, base, removed, post in (("lead_time", self.baseline, self.removed, self.post_90),
-                                          ("defects", self.defects_baseline, self.defects_removed, self.defects_post_90)):
+        fields = {"lead_time": (self.baseline, self.removed, self.post_90),
+                  "defects": (self.defects_baseline, self.defects_removed, self.defects_post_90)}
+        for name in measures:
+            base, removed, post = fields[name]
             b = base[held]
             current = b - removed[held]
             p90 = post[held]

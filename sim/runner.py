@@ -27,7 +27,7 @@ import pandas as pd
 import sim
 from sim.errors import InputError
 from sim.model import TrustModel
-from sim.quality import rating_of
+from sim.quality import rating_of, ratings_of
 from sim.scenario import RATINGS, Scenario
 from sim.survey import write_survey
 
@@ -63,11 +63,18 @@ def trust_seed(seed: int | np.random.SeedSequence, name: str) -> np.random.SeedS
     return np.random.SeedSequence(int(seed), spawn_key=(trust_key(name),))
 
 
-def _value_at(frame: pd.DataFrame, column: str, date: dt.date) -> float:
-    """Value of ``column`` in the last week on or before ``date`` (last week if the run ends earlier)."""
-    # weekly ISO dates sort as strings: no parsing
-    last_on_or_before = np.searchsorted(frame["date"].to_numpy(dtype=str), date.isoformat(), side="right") - 1
-    return float(frame[column].iloc[max(int(last_on_or_before), 0)])
+class _ValueAt:
+    """``value_at(column, date)``: the value of ``column`` (a name in ``frame`` or a series of its length) in the
+    last week on or before ``date`` (the last week if the run ends earlier); the dates read once per frame."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.dates = frame["date"].to_numpy(dtype=str)    # weekly ISO dates sort as strings: no parsing
+
+    def __call__(self, column: str | pd.Series, date: dt.date) -> float:
+        series = self.frame[column] if isinstance(column, str) else column
+        last_on_or_before = np.searchsorted(self.dates, date.isoformat(), side="right") - 1
+        return float(series.iloc[max(int(last_on_or_before), 0)])
 
 
 def horizon_date(start: dt.date, months: int) -> dt.date:
@@ -78,15 +85,17 @@ def horizon_date(start: dt.date, months: int) -> dt.date:
 def horizon_outputs(frame: pd.DataFrame, programme_start: dt.date) -> dict:
     """Headline outputs at 6, 12, 24, 36 and 48 months after the programme starts, and the CQC band of the
     quality index then (``cqc_band_m<months>``, as if inspected that week); None where the run ended before."""
-    frame = frame.assign(participants=frame["l4l_in_progress"] + frame["l4l_complete"])
+    value_at = _ValueAt(frame)
+    series = {name: frame[column] for name, column in HORIZON_SERIES.items() if column != "participants"}
+    series["l4l_participants"] = frame["l4l_in_progress"] + frame["l4l_complete"]
     last = pd.Timestamp(frame["date"].iloc[-1]).date()
     outputs = {}
     for months in HORIZON_MONTHS:
         when = horizon_date(programme_start, months)
         reached = when <= last
-        for name, column in HORIZON_SERIES.items():
-            outputs[f"{name}_m{months}"] = _value_at(frame, column, when) if reached else None
-        outputs[f"cqc_band_m{months}"] = rating_of(_value_at(frame, "quality", when)) if reached else None
+        for name in HORIZON_SERIES:
+            outputs[f"{name}_m{months}"] = value_at(series[name], when) if reached else None
+        outputs[f"cqc_band_m{months}"] = rating_of(value_at("quality", when)) if reached else None
     return outputs
 
 
@@ -97,20 +106,21 @@ def summarise(model: TrustModel, frame: pd.DataFrame) -> dict:
         (RPIW_CENSUS - model.trust.start).days // 7, sample=audit.paired_rpiws if audit else None, rng=model.rng)
     cqc = dict(model.cqc)
     latest = cqc[max(cqc)] if cqc else rating_of(model.quality)
-    with_participants = frame.assign(participants=frame["l4l_in_progress"] + frame["l4l_complete"])
+    value_at = _ValueAt(frame)
+    participants = frame["l4l_in_progress"] + frame["l4l_complete"]
     summary = {
         "trust": model.trust.name,
         "staff": model.trust.staff,
         "scale": model.scale,
         "weeks": len(frame),
-        "l4l_participants_2018_11": _value_at(with_participants, "participants", L4L_SURVEY_CENSUS),
-        "l4l_participants_2018_12": _value_at(with_participants, "participants", NETWORK_SURVEY_CENSUS),
-        "l4l_complete_2021_03": _value_at(frame, "l4l_complete", TRAINING_CENSUS),
-        "l4l_in_progress_2021_03": _value_at(frame, "l4l_in_progress", TRAINING_CENSUS),
-        "alt_complete_2021_03": _value_at(frame, "alt_complete", TRAINING_CENSUS),
-        "alt_in_progress_2021_03": _value_at(frame, "alt_in_progress", TRAINING_CENSUS),
-        "value_streams_2019_07": _value_at(frame, "value_streams", RPIW_CENSUS),
-        "rpiws_2019_07": _value_at(frame, "rpiws", RPIW_CENSUS),
+        "l4l_participants_2018_11": value_at(participants, L4L_SURVEY_CENSUS),
+        "l4l_participants_2018_12": value_at(participants, NETWORK_SURVEY_CENSUS),
+        "l4l_complete_2021_03": value_at("l4l_complete", TRAINING_CENSUS),
+        "l4l_in_progress_2021_03": value_at("l4l_in_progress", TRAINING_CENSUS),
+        "alt_complete_2021_03": value_at("alt_complete", TRAINING_CENSUS),
+        "alt_in_progress_2021_03": value_at("alt_in_progress", TRAINING_CENSUS),
+        "value_streams_2019_07": value_at("value_streams", RPIW_CENSUS),
+        "rpiws_2019_07": value_at("rpiws", RPIW_CENSUS),
         "rpiws_measured_2019_07": measured["n"],
         "lead_time_baseline_hours": measured["lead_time_baseline"],
         "lead_time_post_hours": measured["lead_time_post"],
@@ -155,13 +165,14 @@ def _caused_by_interrupt(error: BaseException) -> bool:
 
 def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random.SeedSequence,
              scale: float = 1.0, end: dt.date | None = None,
-             on_week: Callable[[], None] | None = None) -> RunResult:
+             on_week: Callable[[], None] | None = None, census: tuple[str, ...] | None = None) -> RunResult:
     """Simulate one trust and return its weekly series, summary and survey network.
 
-    ``on_week`` is called after every week (for progress bars)."""
+    ``on_week`` is called after every week (for progress bars). ``census``: the weekly series collected (all of
+    sim.reporters.REPORTERS by default; at least SUMMARY_REPORTERS, which the summary reads)."""
     started = time.perf_counter()
     model = TrustModel(scenario, params, rng=np.random.default_rng(trust_seed(seed, scenario.name)),
-                       scale=scale, end=end)
+                       scale=scale, end=end, census=census)
     while model.running:
         try:
             model.step()
@@ -175,7 +186,7 @@ def simulate(scenario: Scenario, params: dict[str, float], seed: int | np.random
             on_week()
     frame = model.datacollector.get_model_vars_dataframe().reset_index(names="week")
     frame.insert(0, "trust", scenario.name)
-    frame["cqc_band"] = [rating_of(q) for q in frame["quality"]]
+    frame["cqc_band"] = ratings_of(frame["quality"].to_numpy())
     return RunResult(scenario.name, frame, summarise(model, frame), model.survey, time.perf_counter() - started)
 
 

@@ -36,6 +36,20 @@ def test_a_trust_runs_the_same_alone_or_with_others(tmp_path):
     pd.testing.assert_frame_equal(both[both.trust == "BHRUT"].reset_index(drop=True), one)
 
 
+def test_the_calibration_s_short_census_gives_the_same_run_and_summary():
+    """Calibration collects only the census columns the summary reads (sim.reporters.SUMMARY_REPORTERS): the run
+    and its summary are the full census's, and an unknown reporter is refused by name."""
+    from sim.reporters import SUMMARY_REPORTERS
+    full = simulate(load_scenario("SASH"), None, seed=3, scale=0.05)        # to 2022: every census date passed
+    short = simulate(load_scenario("SASH"), None, seed=3, scale=0.05, census=SUMMARY_REPORTERS)
+    assert list(short.timeseries.columns) == ["trust", "week", *SUMMARY_REPORTERS, "cqc_band"]
+    pd.testing.assert_frame_equal(short.timeseries, full.timeseries[short.timeseries.columns])
+    assert json.dumps(short.summary, sort_keys=True, default=str) == json.dumps(full.summary, sort_keys=True, default=str)
+    assert full.summary["l4l_complete_2021_03"] > 0 and full.summary["rpiws_2019_07"] > 0
+    with pytest.raises(ValueError, match=r"census: unknown reporter\(s\) \['wellbeing'\]"):
+        simulate(load_scenario("SASH"), None, seed=3, scale=0.05, census=("date", "wellbeing"))
+
+
 def test_end_to_end_all_five_trusts(tmp_path):
     out = tmp_path / "run"
     assert main(["run", "--all", "--out", str(out), "--scale", "0.05", "--end", "2019-12-31"]) == 0

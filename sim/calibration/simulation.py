@@ -15,6 +15,7 @@ import hashlib
 
 import numpy as np
 
+from sim.reporters import SUMMARY_REPORTERS
 from sim.runner import simulate
 from sim.scenario import deep_merge, load_scenario, validate_scenario
 
@@ -39,7 +40,8 @@ def simulate_trusts(params: dict[str, float], overrides: dict[str, dict], trusts
     summaries = {}
     for trust in trusts:
         scenario = load_scenario(trust, overrides=overrides.get(trust) or None)
-        result = simulate(scenario, params, seed=trust_seed(base_seed, run_index, trust), scale=scale, end=end)
+        result = simulate(scenario, params, seed=trust_seed(base_seed, run_index, trust), scale=scale, end=end,
+                          census=SUMMARY_REPORTERS)
         summaries[trust] = result.summary
     return summaries
 
@@ -87,6 +89,7 @@ class CalibrationModel:
         summaries = {}
         for trust in self.trusts:
             seed = trust_seed(self.base_seed, run_index, trust, replicate)
-            result = simulate(self.scenario(trust, overrides[trust]), params, seed=seed, scale=self.scale, end=self.end)
+            result = simulate(self.scenario(trust, overrides[trust]), params, seed=seed, scale=self.scale, end=self.end,
+                              census=SUMMARY_REPORTERS)   # calibration reads only summaries
             summaries[trust] = result.summary
         return simulated_statistics(summaries, self.targets)
