@@ -47,7 +47,7 @@ def test_the_distance_is_the_weighted_l1_over_rmsd_scaled_deviations_summed_per_
 def test_a_tiny_screen_writes_its_tables_for_every_free_parameter_and_repeats_exactly(tmp_path):
     def run(out):
         done = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate-screen", "--trajectories", "2",
-                               "--scale", "0.03", "--trusts", "SASH,SATH", "--workers", "2", "--out", str(out)],
+                               "--scale", "0.03", "--trusts", "SATH", "--workers", "2", "--out", str(out)],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         return out
@@ -56,7 +56,7 @@ def test_a_tiny_screen_writes_its_tables_for_every_free_parameter_and_repeats_ex
     for name in ("screen.md", "screen.png", "screen.csv", "runs.csv", "manifest.json"):
         assert (first / name).is_file(), name
     table = pd.read_csv(first / "screen.csv")
-    free = load_priors().for_trusts(["SASH", "SATH"]).names
+    free = load_priors().for_trusts(["SATH"]).names
     assert sorted(table.loc[table["output"] == "distance", "parameter"]) == sorted(free)
     assert (table["mu_star"] >= 0).all() and table["mu_star"].max() > 0
     pd.testing.assert_frame_equal(pd.read_csv(first / "runs.csv"), pd.read_csv(second / "runs.csv"))

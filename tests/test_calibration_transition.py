@@ -32,12 +32,20 @@ def test_every_proposal_lies_inside_the_prior_box_and_the_density_integrates_to_
     proposals = draws(transition.rvs_single, 2000)
     assert ((proposals.a > 0) & (proposals.a < 1) & (proposals.b > 0.1) & (proposals.b < 10) & (proposals.c > 2)
             & (proposals.c < 15)).all()
-    prior = PRIORS.to_pyabc()
-    uniform = draws(prior.rvs, 20000)              # E_prior[q / prior] is the integral of q over the box
-    prior_density = np.array([prior.pdf(pyabc.Parameter(row.to_dict())) for _, row in uniform.iterrows()])
+    rng = np.random.default_rng(2)                 # E_prior[q / prior] is the integral of q over the box
+    uniform = pd.DataFrame({"a": rng.uniform(0, 1, 20000), "b": np.exp(rng.uniform(np.log(0.1), np.log(10), 20000)),
+                            "c": rng.uniform(2, 15, 20000)})
+    prior_density = 1 / (1 * uniform.b * np.log(10 / 0.1) * 13)     # uniform, log-uniform, uniform
     assert (transition.pdf(uniform) / prior_density).mean() == pytest.approx(1.0, abs=0.05)
     single = [transition.pdf(pyabc.Parameter(row.to_dict())) for _, row in proposals.head(5).iterrows()]
     assert np.allclose(single, transition.pdf(proposals.head(5)))
+
+
+def test_the_defensive_kernel_s_density_of_a_table_is_its_density_row_by_row():
+    transition = fitted(DefensiveTransition(PRIORS, 3.0))
+    proposals = draws(transition.rvs_single, 50)
+    rows = [transition.pdf(pyabc.Parameter(row.to_dict())) for _, row in proposals.iterrows()]
+    assert transition.pdf(proposals).tolist() == rows       # bit for bit: pyabc weighs particles one at a time
 
 
 def test_the_prior_share_bounds_every_importance_weight():

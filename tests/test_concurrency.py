@@ -47,7 +47,7 @@ if os.environ.get("ORGSIM_TEST_FINISHED"):
 def experiment(folder: Path, runs: int) -> Path:
     path = folder / "many.yaml"
     path.write_text(yaml.safe_dump({"name": "many", "scenarios": ["SATH"], "replicates": runs, "scale": 0.05,
-                                    "end": "2016-04-01", "outputs": {"final": ["quality_final"]}}))
+                                    "end": "2015-07-01", "outputs": {"final": ["quality_final"]}}))
     return path
 
 

@@ -25,7 +25,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from pyabc.weighted_statistics import weighted_quantile  # noqa: E402
 
 from sim.errors import InputError  # noqa: E402
 from sim.experiments.outputs import output_label  # noqa: E402
@@ -119,6 +118,8 @@ def missed_check_rows(rows: list[dict], known: KnownMisses) -> list[dict]:
 
 def parameter_table(posterior: Posterior) -> pd.DataFrame:
     """Prior range, posterior median and 90% interval, and how much the data narrowed each prior."""
+    from pyabc.weighted_statistics import weighted_quantile   # pyabc takes seconds to import: only when needed
+
     rows = []
     priors = {p["name"]: p for p in posterior.manifest.get("priors", [])}
     for name in posterior.free_columns():

@@ -44,7 +44,6 @@ from sim.params import default_params
 from .convergence import ConvergenceRule, generation_records, progress_line, write_generations
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
-from .sampler import JOB_DIR, ResumableSampler, TimeLimitReached
 from .simulation import CalibrationModel
 from .targets import DEFAULT_TARGETS, FAMILIES, REPO_ROOT, TRUST_NAMES, TargetSet, load_targets
 
@@ -189,6 +188,8 @@ def _make_sampler(workers: int, scheduler: str | None, run_dir: Path, seed: int)
     populations."""
     import pyabc
 
+    from .sampler import JOB_DIR, ResumableSampler
+
     if scheduler:
         from distributed import Client
 
@@ -274,6 +275,8 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
     starts that is predicted to end after the limit.
     ``after_generation(history)`` (if given) runs after every generation and returns why to stop
     (the convergence rule) or None. Returns the history and why sampling stopped."""
+    from .sampler import TimeLimitReached     # with pyabc: not imported by every orgsim command
+
     limit = rules.max_walltime_minutes * 60 if rules.max_walltime_minutes is not None else None
     t = abc.initialize_components_before_run(
         minimum_epsilon=rules.min_epsilon, min_acceptance_rate=rules.min_acceptance_rate, min_eps_diff=0.0,
@@ -369,6 +372,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
         history, stop_reason = (history, f"already {already}") if already else \
             _run_abc(abc, rules, started, after_generation=after_generation)
     except KeyboardInterrupt:
+        from .sampler import JOB_DIR
+
         terminate.handled()
         saved = f" and the generation's finished jobs in {run_dir / JOB_DIR}" if (run_dir / JOB_DIR).is_dir() else ""
         print(f"calibrate: interrupted; finished generations are kept in {db_path}{saved}; continue with "
