@@ -25,7 +25,6 @@ import pandas as pd
 
 from sim.errors import InputError
 
-from .report import COUNT_TOLERANCE, RATIO_TOLERANCE, SMALL_COUNT, _rating, _table, parameter_table
 from .ensemble import quantiles
 from .provenance import file_sha256
 from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directory, stored_setup
@@ -33,6 +32,8 @@ from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directo
 
 def meets(kind: str, values: np.ndarray, observed, observed_value: float) -> np.ndarray:
     """Per particle, whether its statistic meets the target by the fit report's rule for the target's kind."""
+    from .report import COUNT_TOLERANCE, RATIO_TOLERANCE, SMALL_COUNT, _rating   # the report brings matplotlib
+
     if kind == "count":
         return np.abs(values - observed_value) <= max(COUNT_TOLERANCE * observed_value, SMALL_COUNT)
     if kind == "ratio":
@@ -43,6 +44,8 @@ def meets(kind: str, values: np.ndarray, observed, observed_value: float) -> np.
 
 
 def target_rows(stats: pd.DataFrame, weights: np.ndarray, targets) -> list[dict]:
+    from .report import _rating
+
     rows = []
     for target in targets.targets:
         if target.id not in stats:
@@ -66,6 +69,7 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
     import pyabc
 
     from .posterior import Posterior
+    from .report import _table, parameter_table
 
     run_dir = run_directory(name, results_root)
     db, setup_file = run_dir / "abc.db", run_dir / "setup.json"

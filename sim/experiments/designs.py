@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from SALib.sample import latin, morris, sobol
 
 from sim.experiments.batch import RunSpec
 from sim.experiments.schema import (Experiment, ParameterVariation, parameter_bounds, parameter_variations,
@@ -67,6 +66,8 @@ def sample_points(experiment: Experiment) -> pd.DataFrame:
     design = experiment.design
     if design.kind == "full_factorial":
         return _factorial_points(experiment)
+    from SALib.sample import latin, morris, sobol     # with scipy.stats: seconds that other commands need not pay
+
     problem = salib_problem(experiment)
     if design.kind == "latin_hypercube":
         matrix = latin.sample(problem, design.samples, seed=design.seed)

@@ -30,14 +30,13 @@ how much noise is left in the replicate means, and how many replicates would bri
 
 from __future__ import annotations
 
+import importlib
 import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from SALib.analyze import morris as morris_analysis
-from SALib.analyze import sobol as sobol_analysis
 
 from sim.errors import InputError
 from sim.experiments.designs import salib_problem, sample_points
@@ -53,6 +52,12 @@ STABLE_SHARE = 0.9          # the share of bootstrap resamples that must agree o
 NOISY_MEANS = 0.1          # the share of the replicate means' variance that may be seed noise
 OUTSIDE, WIDE, UNSETTLED, NOISY = "outside [0,1]", "CI wider than index", "rank not converged", "noisy means"
 UNDEFINED = "undefined: output constant"
+
+
+def salib_analysis(method: str):
+    """SALib's ``SALib.analyze.<method>`` module, imported on first use: it brings scipy.stats, seconds that every
+    other orgsim command would otherwise pay at start."""
+    return importlib.import_module(f"SALib.analyze.{method}")
 
 
 def with_gaps(experiment: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
@@ -177,8 +182,8 @@ def sobol_values(experiment: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
         for output in experiment.outputs.final:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                result = sobol_analysis.analyze(problem, means[output].to_numpy(dtype=float), num_resamples=2, seed=0,
-                                                calc_second_order=experiment.design.second_order)
+                result = salib_analysis("sobol").analyze(problem, means[output].to_numpy(dtype=float), num_resamples=2,
+                                                         seed=0, calc_second_order=experiment.design.second_order)
             rows += [{"case": case, "output": output, "parameter": name, "S1": result["S1"][i], "ST": result["ST"][i]}
                      for i, name in enumerate(problem["names"])]
     return pd.DataFrame(rows)
@@ -256,10 +261,10 @@ def _main_index(problem, X, Y, experiment) -> np.ndarray:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         if experiment.design.kind == "sobol":
-            return np.asarray(sobol_analysis.analyze(problem, Y, calc_second_order=experiment.design.second_order,
-                                                     num_resamples=2, seed=0)["ST"])
-        return np.asarray(morris_analysis.analyze(problem, X, Y, num_resamples=2, num_levels=experiment.design.levels,
-                                                  seed=0)["mu_star"])
+            return np.asarray(salib_analysis("sobol").analyze(
+                problem, Y, calc_second_order=experiment.design.second_order, num_resamples=2, seed=0)["ST"])
+        return np.asarray(salib_analysis("morris").analyze(
+            problem, X, Y, num_resamples=2, num_levels=experiment.design.levels, seed=0)["mu_star"])
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -455,8 +460,8 @@ def _sobol_rows(problem, Y, experiment, num_resamples, conf_level, seed) -> list
     for n in convergence_sizes(experiment.design.samples):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            result = sobol_analysis.analyze(problem, Y[: n * block], calc_second_order=second_order,
-                                            num_resamples=num_resamples, conf_level=conf_level, seed=seed)
+            result = salib_analysis("sobol").analyze(problem, Y[: n * block], calc_second_order=second_order,
+                                                     num_resamples=num_resamples, conf_level=conf_level, seed=seed)
         common = {"method": "sobol", "n": n, "runs": n * block * experiment.replicates, "parameter_2": ""}
         for i, name in enumerate(problem["names"]):
             for index in ("S1", "ST"):
@@ -475,8 +480,9 @@ def _morris_rows(problem, X, Y, experiment, num_resamples, conf_level, seed) -> 
     for r in convergence_sizes(experiment.design.samples):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            result = morris_analysis.analyze(problem, X[: r * block], Y[: r * block], num_resamples=num_resamples,
-                                             conf_level=conf_level, num_levels=experiment.design.levels, seed=seed)
+            result = salib_analysis("morris").analyze(problem, X[: r * block], Y[: r * block],
+                                                      num_resamples=num_resamples, conf_level=conf_level,
+                                                      num_levels=experiment.design.levels, seed=seed)
         common = {"method": "morris", "n": r, "runs": r * block * experiment.replicates, "parameter_2": ""}
         for i, name in enumerate(problem["names"]):
             rows.append({**common, "parameter": name, "index": "mu_star",
