@@ -51,6 +51,20 @@ def test_the_calibration_s_short_census_gives_the_same_run_and_summary():
         simulate(load_scenario("SASH"), None, seed=3, scale=0.05, census=("date", "wellbeing"))
 
 
+def test_orgsim_starts_without_the_libraries_only_some_commands_use():
+    """pyabc, scipy.stats (SALib) and matplotlib's pyplot take seconds to import: every orgsim command (and every
+    test that runs one) paid them at start until they were imported on use."""
+    import subprocess
+    import sys
+
+    heavy = ("pyabc", "scipy.stats", "SALib.analyze.sobol", "SALib.sample.sobol", "matplotlib.pyplot")
+    probe = (f"import sys; from sim.cli import build_parser; build_parser(); "
+             f"print([name for name in {heavy!r} if name in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_end_to_end_all_five_trusts(tmp_path):
     out = tmp_path / "run"
     assert main(["run", "--all", "--out", str(out), "--scale", "0.05", "--end", "2019-12-31"]) == 0
