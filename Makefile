@@ -90,10 +90,13 @@ calibration: setup
 # results/calibration/r3_outcomes/posterior_r3_outcomes.csv --onto calibration/next/priors.yaml --out
 # calibration/next/priors_truncated.yaml` writes stage 2's priors, and stage 2, r3_full, fits every target at full
 # scale. Each resumes from calibration/history/NAME.tar.gz; its posterior stays in results/ until it ships.
+# Stage 1 only bounds the region stage 2 starts from (the span of its particles, not their weights), so its ESS floor
+# is 20 of 200, against a population carried by a few particles; the default, half the population, is for a
+# posterior that ships (docs/calibration.md, "Generation 3 of stage 1").
 NEXT_FAMILIES := cqc,l4l,rpiws,value_streams,lead_time
 NEXT_OUTCOMES_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml \
 	--fit $(NEXT_FAMILIES) --scale 0.5 --population 200 --replicates 2 --converge 0.05 --posterior-tol 0.1 \
-	--max-minutes 105 --workers 2
+	--min-ess 20 --max-minutes 105 --workers 2
 NEXT_FULL_PRIORS := calibration/next/priors_truncated.yaml
 NEXT_FULL_ARGS ?= --targets calibration/next/targets.yaml --priors $(NEXT_FULL_PRIORS) --scale 1.0 --population 200 \
 	--replicates 2 --converge 0.05 --posterior-tol 0.1 --max-minutes 105 --workers 2
