@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim.calibration.convergence import ConvergenceRule, compare_generations, generation_records, weighted_ks
+from sim.calibration.convergence import (ConvergenceRule, compare_generations, generation_records, shift_noise,
+                                         weighted_ks)
 from sim.calibration.priors import Prior, PriorSet
 from sim.calibration.report import (UNIFORM_SHARES, pattern_status, ranked_probability_score, rps_rows, sbc_section,
                                     survey_measure_rows, validate_section)
@@ -43,6 +44,16 @@ def test_identical_generations_have_not_moved_and_a_shifted_one_has():
     assert narrowed["posterior_shift"] > 0.5          # the 90% width fell from ~0.9 to ~0.22 of the prior range
     assert weighted_ks(np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([0.0, 1.0]), np.array([3.0, 1.0])) == \
         pytest.approx(0.25)
+
+
+def test_the_shift_s_noise_is_what_resampling_alone_moves_and_grows_as_the_ess_falls():
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0, 1, 200), np.exp(rng.uniform(0, np.log(100), 200))
+    even = shift_noise(*generation(a, b), PRIORS)
+    uneven = shift_noise(*generation(a, b, rng.exponential(1, 200) ** 3), PRIORS)     # an ESS of about 20
+    assert 0.02 < even < 0.2 and uneven > 1.5 * even
+    assert shift_noise(*generation(a, b), PRIORS) == even                           # seeded: the same history, the same
+    assert shift_noise(*generation(np.full(200, 0.3), np.full(200, 5.0)), PRIORS) == 0   # nothing to resample
 
 
 def test_the_convergence_rule_needs_epsilon_posterior_and_ess_together():
@@ -78,6 +89,7 @@ def test_generation_records_carry_the_convergence_measures_and_a_run_loop_stops_
     history = _History([(10.0, generation(a, b)), (5.0, generation(a, b)), (4.9, generation(a, b))])
     records = generation_records(history, PRIORS)
     assert [r["t"] for r in records] == [0, 1, 2] and records[0]["epsilon_change"] is None
+    assert all(r["posterior_shift_noise"] > 0 for r in records)
     assert records[1]["epsilon_change"] == pytest.approx(0.5) and records[2]["epsilon_change"] == pytest.approx(0.02)
     assert records[2]["posterior_shift"] == 0 and records[2]["ess"] == pytest.approx(10)
     assert records[2]["simulations_total"] == 60 and records[1]["acceptance_rate"] == 0.5

@@ -12,6 +12,11 @@ Per finished generation ``t`` (``generation_records``):
   ks_max           max over the parameters of the weighted Kolmogorov-Smirnov distance between the
                    two generations' marginals (recorded, not a stopping rule: with 100-200 particles
                    its sampling noise alone is about 0.1-0.2)
+  posterior_shift_noise  the posterior shift between two bootstrap resamples of generation t (its particles drawn
+                   with replacement, each keeping its weight, so each resample has about its ESS): the median
+                   over SHIFT_NOISE_PAIRS pairs (recorded, not a stopping rule). A posterior_shift no larger
+                   is a change the generation's Monte Carlo error cannot tell from none (docs/calibration.md,
+                   "The posterior-shift rule measures noise at this ESS")
 
 The stopping rule (``ConvergenceRule``): epsilon_change < tol AND posterior_shift < posterior_tol
 AND ESS >= min_ess, all at the same generation. The history is pyabc's sqlite database, so the
@@ -30,6 +35,7 @@ import pandas as pd
 from .priors import PriorSet
 
 QUANTILES = (0.05, 0.5, 0.95)
+SHIFT_NOISE_PAIRS = 100     # bootstrap pairs for posterior_shift_noise (its median moves by about 0.01 between seeds)
 
 
 @dataclass(frozen=True)
@@ -91,14 +97,32 @@ def compare_generations(before: tuple[pd.DataFrame, np.ndarray], after: tuple[pd
     """posterior_shift and ks_max between two generations' weighted particles (see the module)."""
     (frame_a, wa), (frame_b, wb) = before, after
     unit_a, unit_b = _unit(frame_a, priors), _unit(frame_b, priors)
-    shift, ks, worst = 0.0, 0.0, ""
+    shift, worst = _shift(unit_a, wa, unit_b, wb)
+    ks = max((weighted_ks(unit_a[name], wa, unit_b[name], wb) for name in unit_a), default=0.0)
+    return {"posterior_shift": float(shift), "posterior_shift_parameter": worst, "ks_max": float(ks)}
+
+
+def _shift(unit_a: dict, wa: np.ndarray, unit_b: dict, wb: np.ndarray) -> tuple[float, str]:
+    shift, worst = 0.0, ""
     for name in unit_a:
         qa, qb = _weighted_quantiles(unit_a[name], wa), _weighted_quantiles(unit_b[name], wb)
         moved = max(abs(qb[1] - qa[1]), abs((qb[2] - qb[0]) - (qa[2] - qa[0])))
         if moved >= shift:
             shift, worst = moved, name
-        ks = max(ks, weighted_ks(unit_a[name], wa, unit_b[name], wb))
-    return {"posterior_shift": float(shift), "posterior_shift_parameter": worst, "ks_max": float(ks)}
+    return shift, worst
+
+
+def shift_noise(frame: pd.DataFrame, weights: np.ndarray, priors: PriorSet, pairs: int = SHIFT_NOISE_PAIRS,
+                seed: int = 0) -> float:
+    """posterior_shift_noise of one generation (see the module): seeded, so the same history gives the same value."""
+    unit, weights = _unit(frame, priors), np.asarray(weights, dtype=float)
+    rng = np.random.default_rng(seed)
+    shifts = []
+    for _ in range(pairs):
+        a, b = rng.integers(0, len(weights), len(weights)), rng.integers(0, len(weights), len(weights))
+        shifts.append(_shift({k: v[a] for k, v in unit.items()}, weights[a], {k: v[b] for k, v in unit.items()},
+                             weights[b])[0])
+    return float(np.median(shifts))
 
 
 def generation_records(history, priors: PriorSet) -> list[dict]:
@@ -114,7 +138,8 @@ def generation_records(history, priors: PriorSet) -> list[dict]:
                   "samples": int(row.samples), "simulations_total": total,
                   "acceptance_rate": row.particles / row.samples if row.samples else None,
                   "ess": ess(weights), "wall_time_seconds": float(row.wall_time),
-                  "epsilon_change": None, "posterior_shift": None, "posterior_shift_parameter": "", "ks_max": None}
+                  "epsilon_change": None, "posterior_shift": None, "posterior_shift_parameter": "", "ks_max": None,
+                  "posterior_shift_noise": shift_noise(particles, weights, priors)}
         if previous is not None:
             prev_eps = records[-1]["epsilon"]
             record["epsilon_change"] = abs(prev_eps - record["epsilon"]) / prev_eps if prev_eps > 0 else None
@@ -142,6 +167,7 @@ def progress_line(record: dict, rule: ConvergenceRule | None) -> str:
             f"ESS {record['ess']:.0f} of {record['particles']}, acceptance {fmt(record['acceptance_rate'], '.1%')}, "
             f"posterior shift {fmt(record['posterior_shift'])}"
             + (f" ({record['posterior_shift_parameter']})" if record["posterior_shift_parameter"] else "")
+            + f" against noise {fmt(record.get('posterior_shift_noise'))}"
             + f", KS {fmt(record['ks_max'])}, {record['simulations_total']} particles simulated, "
               f"{record['wall_time_seconds'] / 60:.1f} min")
     if rule is not None:
