@@ -645,6 +645,10 @@ def _posterior_sections(posterior: Posterior, out_dir: Path) -> list[str]:
                   f"{last['ess']:.0f} of {last['particles']}, acceptance {last['acceptance_rate']:.1%}"
                   + (f", epsilon change {last['epsilon_change']:.3g}, posterior shift {last['posterior_shift']:.3g}"
                      if last.get("posterior_shift") is not None else "")
+                  + (f" (against {last['posterior_shift_noise']:.3g} between two resamples of the generation: a "
+                     "smaller shift is within Monte Carlo error)"
+                     if last.get("posterior_shift") is not None and last.get("posterior_shift_noise") is not None
+                     else "")
                   + (". **Converged** by that rule." if posterior.manifest.get("converged") else
                      ". **Not converged**: treat the intervals as provisional."),
                   "", "![diagnostics](abc_diagnostics.png)", "", _table(generations)]
