@@ -176,10 +176,7 @@ class ImprovementWork:
         """Summed baseline and 90-day lead time and defects of RPIWs held by ``week`` (current values
         if the 90 days are not over at the end of the run), and their number. With ``sample``, only that
         many of them, drawn at random with ``rng``, as an evaluation measuring some RPIWs would."""
-        if self.held and self.week_held[-1] <= week:
-            held = np.arange(self.held)        # all (held in week order): the weekly reporter's case
-        else:
-            held = np.flatnonzero(self.week_held <= week)
+        held = np.flatnonzero(self.week_held <= week)
         if sample is not None and sample < len(held):
             held = np.sort(rng.choice(held, size=sample, replace=False))
         out = {"n": len(held)}

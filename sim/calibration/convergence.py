@@ -167,7 +167,8 @@ def progress_line(record: dict, rule: ConvergenceRule | None) -> str:
             f"ESS {record['ess']:.0f} of {record['particles']}, acceptance {fmt(record['acceptance_rate'], '.1%')}, "
             f"posterior shift {fmt(record['posterior_shift'])}"
             + (f" ({record['posterior_shift_parameter']})" if record["posterior_shift_parameter"] else "")
-            + f" against noise {fmt(record.get('posterior_shift_noise'))}"
+            + (f" against noise {fmt(record.get('posterior_shift_noise'))}" if record["posterior_shift"] is not None
+               else "")
             + f", KS {fmt(record['ks_max'])}, {record['simulations_total']} particles simulated, "
               f"{record['wall_time_seconds'] / 60:.1f} min")
     if rule is not None:
