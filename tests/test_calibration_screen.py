@@ -10,6 +10,8 @@ import pytest
 from sim.calibration.priors import load_priors
 from sim.calibration.screen import distances, family
 
+NEXT_PRIORS, NEXT_TARGETS = "calibration/next/priors.yaml", "calibration/next/targets.yaml"   # the calibration under way
+
 
 @pytest.mark.parametrize("target_id, expected", [
     ("SASH.cqc.2019", "CQC ratings"), ("LTHT.l4l_complete_2021_03", "L4L counts"),
@@ -47,7 +49,8 @@ def test_the_distance_is_the_weighted_l1_over_rmsd_scaled_deviations_summed_per_
 def test_a_tiny_screen_writes_its_tables_for_every_free_parameter_and_repeats_exactly(tmp_path):
     def run(out):
         done = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate-screen", "--trajectories", "2",
-                               "--scale", "0.03", "--trusts", "SATH", "--workers", "2", "--out", str(out)],
+                               "--scale", "0.03", "--trusts", "SATH", "--workers", "2", "--out", str(out),
+                               "--priors", str(NEXT_PRIORS), "--targets", str(NEXT_TARGETS)],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         return out
@@ -56,7 +59,7 @@ def test_a_tiny_screen_writes_its_tables_for_every_free_parameter_and_repeats_ex
     for name in ("screen.md", "screen.png", "screen.csv", "runs.csv", "manifest.json"):
         assert (first / name).is_file(), name
     table = pd.read_csv(first / "screen.csv")
-    free = load_priors().for_trusts(["SATH"]).names
+    free = load_priors(NEXT_PRIORS).for_trusts(["SATH"]).names     # the priors file given, not the default
     assert sorted(table.loc[table["output"] == "distance", "parameter"]) == sorted(free)
     assert (table["mu_star"] >= 0).all() and table["mu_star"].max() > 0
     pd.testing.assert_frame_equal(pd.read_csv(first / "runs.csv"), pd.read_csv(second / "runs.csv"))
@@ -67,3 +70,7 @@ def test_bad_options_get_a_clear_error_and_no_traceback(tmp_path):
                            "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "--levels" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x").exists()
+    done = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate-screen", "--priors", str(tmp_path / "none.yaml"),
+                           "--out", str(tmp_path / "y")], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "none.yaml" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "y").exists()

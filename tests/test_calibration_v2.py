@@ -62,6 +62,11 @@ def test_the_convergence_rule_needs_epsilon_posterior_and_ess_together():
     assert rule.met(base)
     assert not rule.met({**base, "epsilon_change": 0.2})
     assert not rule.met({**base, "posterior_shift": 0.3})
+    # a shift above the tolerance passes only within what resampling one generation alone moves
+    assert rule.met({**base, "posterior_shift": 0.3, "posterior_shift_noise": 0.3})
+    assert not rule.met({**base, "posterior_shift": 0.3, "posterior_shift_noise": 0.25})
+    assert not rule.met({**base, "posterior_shift": None, "posterior_shift_noise": 0.3})   # the first generation
+    assert not rule.met({**base, "posterior_shift": 0.3, "posterior_shift_noise": 0.4, "ess": 20})   # noise needs ESS
     assert not rule.met({**base, "ess": 20})
     assert not rule.met({**base, "epsilon_change": None, "posterior_shift": None})   # the first generation
     assert StoppingRules(converge=0.05).convergence_rule(200).min_ess == 100           # default: half the population

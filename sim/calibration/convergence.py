@@ -14,12 +14,13 @@ Per finished generation ``t`` (``generation_records``):
                    its sampling noise alone is about 0.1-0.2)
   posterior_shift_noise  the posterior shift between two bootstrap resamples of generation t (its particles drawn
                    with replacement, each keeping its weight, so each resample has about its ESS): the median
-                   over SHIFT_NOISE_PAIRS pairs (recorded, not a stopping rule). A posterior_shift no larger
-                   is a change the generation's Monte Carlo error cannot tell from none (docs/calibration.md,
-                   "The posterior-shift rule measures noise at this ESS")
+                   over SHIFT_NOISE_PAIRS pairs. Two resamples differ by two samples' Monte Carlo error, as two
+                   generations of similar ESS do, so a posterior_shift no larger is a change that error cannot
+                   tell from none (docs/calibration.md, "The posterior-shift rule measures noise at this ESS")
 
-The stopping rule (``ConvergenceRule``): epsilon_change < tol AND posterior_shift < posterior_tol
-AND ESS >= min_ess, all at the same generation. The history is pyabc's sqlite database, so the
+The stopping rule (``ConvergenceRule``): epsilon_change < tol AND (posterior_shift < posterior_tol OR
+posterior_shift <= posterior_shift_noise) AND ESS >= min_ess, all at the same generation. The noise grows as the
+ESS falls, so the ESS floor is what keeps a population carried by a few particles from passing on noise alone. The history is pyabc's sqlite database, so the
 records of a resumed calibration continue those of its earlier runs; they are rewritten to
 ``generations.csv`` in the calibration's folder after every generation.
 """
@@ -41,21 +42,23 @@ SHIFT_NOISE_PAIRS = 100     # bootstrap pairs for posterior_shift_noise (its med
 @dataclass(frozen=True)
 class ConvergenceRule:
     tol: float                    # relative change of epsilon between generations
-    posterior_tol: float = 0.1    # posterior_shift, as a share of the prior range
+    posterior_tol: float = 0.1    # posterior_shift, as a share of the prior range (or within its noise)
     min_ess: float = 100.0        # effective sample size floor
 
     def met(self, record: dict) -> bool:
         return all(self.criteria(record).values())
 
     def criteria(self, record: dict) -> dict[str, bool]:
-        change, shift = record.get("epsilon_change"), record.get("posterior_shift")
+        change, shift, noise = (record.get(key) for key in ("epsilon_change", "posterior_shift",
+                                                             "posterior_shift_noise"))
         return {"epsilon": change is not None and change < self.tol,
-                "posterior": shift is not None and shift < self.posterior_tol,
+                "posterior": shift is not None and (shift < self.posterior_tol or
+                                                    (noise is not None and shift <= noise)),
                 "ess": record["ess"] >= self.min_ess}
 
     def describe(self) -> str:
-        return (f"epsilon change < {self.tol:g}, posterior shift < {self.posterior_tol:g} of the prior range, "
-                f"ESS >= {self.min_ess:g}")
+        return (f"epsilon change < {self.tol:g}, posterior shift < {self.posterior_tol:g} of the prior range or no "
+                f"larger than its resampling noise, ESS >= {self.min_ess:g}")
 
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -68,6 +68,7 @@ def screen(out: Path, *, trajectories: int = 8, levels: int = 4, scale: float = 
            end=None, progress=print) -> pd.DataFrame:
     """Run the screening (module doc) and write its files into ``out``; returns the screen table."""
     from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
 
     targets: TargetSet = load_targets(targets_path).for_scale(scale).fitted()
     priors = load_priors(priors_path).for_trusts(trusts)
@@ -79,8 +80,9 @@ def screen(out: Path, *, trajectories: int = 8, levels: int = 4, scale: float = 
              f"x {len(model.trusts)} trusts at scale {scale} on {workers} worker(s)")
     started = time.perf_counter()
     per_trajectory = len(priors.names) + 1   # common random numbers: one seed per trajectory
-    rows = Parallel(n_jobs=workers)(delayed(model)(row, i // per_trajectory)
-                                    for i, row in enumerate(points.to_dict("records")))
+    runs = Parallel(n_jobs=workers, return_as="generator")(delayed(model)(row, i // per_trajectory)
+                                                           for i, row in enumerate(points.to_dict("records")))
+    rows = list(tqdm(runs, total=len(points), unit="point", desc="calibrate-screen", disable=None))
     stats = pd.DataFrame(rows)
     dist = distances(stats, targets.observed(model.trusts), targets.weights(model.trusts))
     table = []
@@ -148,7 +150,7 @@ def register(subparsers) -> None:
     from sim.argtypes import seed as seed_type
 
     cmd = subparsers.add_parser("calibrate-screen", help="which free parameters the fitted targets inform (Morris)",
-                                description="Morris elementary effects of every free parameter of calibration/priors.yaml "
+                                description="Morris elementary effects of every free parameter of a priors file "
                                             "on the ABC distance over the fitted targets, and per family of targets "
                                             "(docs/calibration.md, 'Screening the free parameters').")
     cmd.add_argument("--trajectories", type=positive_int, default=8, help="Morris trajectories r (8)")
@@ -157,6 +159,8 @@ def register(subparsers) -> None:
     cmd.add_argument("--trusts", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
                      help="comma-separated trusts (default all five)")
     cmd.add_argument("--end", help="stop every run at this date, YYYY-MM-DD (tests)")
+    cmd.add_argument("--targets", type=Path, default=DEFAULT_TARGETS, help="targets file (calibration/targets.yaml)")
+    cmd.add_argument("--priors", type=Path, default=DEFAULT_PRIORS, help="priors file (calibration/priors.yaml)")
     cmd.add_argument("--seed", type=seed_type, default=20150701, help="base seed (20150701)")
     cmd.add_argument("--out", type=Path, default=Path("results/calibration/screen"),
                      help="output folder (results/calibration/screen)")
@@ -183,5 +187,5 @@ def cmd_screen(args) -> int:
         raise InputError(f"--levels: {args.levels} is too few; give at least 2")
     check_out_path(args.out)
     screen(args.out, trajectories=args.trajectories, levels=args.levels, scale=args.scale, seed=args.seed,
-           workers=args.workers, trusts=trusts, end=end)
+           workers=args.workers, trusts=trusts, end=end, targets_path=args.targets, priors_path=args.priors)
     return 0
