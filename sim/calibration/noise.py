@@ -42,6 +42,7 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
     """Re-run the best particles of the last generation on fresh seeds (module doc); write and return the record."""
     import pyabc
     from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
 
     from sim.errors import InputError
 
@@ -79,7 +80,8 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
     progress(f"calibrate-noise: {len(best)} best particles of generation {t} x {seeds} fresh seeds "
              f"({len(jobs)} particle runs at scale {setup.scale}) on {workers} worker(s)")
     started, run_provenance = time.perf_counter(), provenance()    # the code as it was when the runs started
-    statistics = Parallel(n_jobs=workers)(delayed(model)(thetas[i], run) for i, run in jobs)
+    runs = Parallel(n_jobs=workers, return_as="generator")(delayed(model)(thetas[i], run) for i, run in jobs)
+    statistics = list(tqdm(runs, total=len(jobs), unit="particle", desc="calibrate-noise", disable=None))
     own = statistics[:len(thetas)]
     fresh = np.array([weighted_l1(s, observed, next_weights) for s in statistics[len(thetas):]]).reshape(len(thetas), seeds)
     rows = []
