@@ -80,7 +80,8 @@ def test_truncate_onto_writes_the_next_priors_file_with_reasons_and_other_priors
     base = REPO / "calibration" / "next" / "priors.yaml"
     out = tmp_path / "priors_truncated.yaml"
     assert main(["calibrate-truncate", str(block_posterior(tmp_path)), "--onto", str(base), "--out", str(out)]) == 0
-    assert "2 of" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "2 of the posteriors' 2 parameters narrowed" in said and "still span" not in said
     before = {p.name: p for p in load_priors(base).priors}
     after = {p.name: p for p in load_priors(out).priors}
     assert set(after) == set(before)
@@ -91,6 +92,14 @@ def test_truncate_onto_writes_the_next_priors_file_with_reasons_and_other_priors
         assert (after[name].low, after[name].high, after[name].log) == (before[name].low, before[name].high, before[name].log)
     text = out.read_text()
     assert text.startswith("# Written by `orgsim calibrate-truncate") and "# Free parameters of the calibration" in text
+    assert "2 of their 2 parameters narrowed" in text
+    # a population that still spans every prior truncates nothing, and says so rather than claiming a truncation
+    wide = tmp_path / "priors_wide.yaml"
+    assert main(["calibrate-truncate", str(block_posterior(tmp_path)), "--widen", "10", "--onto", str(base),
+                 "--out", str(wide)]) == 0
+    assert "0 of the posteriors' 2 parameters narrowed" in capsys.readouterr().out
+    assert {p.name: (p.low, p.high) for p in load_priors(wide).priors} == \
+        {p.name: (p.low, p.high) for p in load_priors(base).priors}
 
 
 def test_truncate_onto_refuses_a_base_that_does_not_free_the_block_s_parameters(tmp_path, capsys):

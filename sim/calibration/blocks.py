@@ -43,6 +43,13 @@ def truncated_ranges(posterior: Posterior, widen: float = 0.25) -> dict[str, tup
     return ranges
 
 
+def narrower_than(ranges: dict[str, tuple[float, float]], base: dict[str, tuple[float, float]]) -> list[str]:
+    """The parameters of ``ranges`` whose range is narrower than ``base``'s: a final population that still spans a
+    parameter's whole prior (a defensive kernel's prior draws keep reaching its edges) truncates nothing."""
+    return [name for name, (low, high) in ranges.items()
+            if name in base and (low > base[name][0] + 1e-12 or high < base[name][1] - 1e-12)]
+
+
 def union_of_ranges(ranges: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
     """Blocks' ranges together: a parameter of one block keeps its range, one of several spans them all."""
     union: dict[str, tuple[float, float]] = {}
@@ -144,11 +151,13 @@ def _truncate(args) -> int:
         base_text = args.onto.read_text()
     except OSError as exc:
         raise InputError(f"--onto: cannot read {args.onto}: {exc.strerror}") from None
-    load_priors(args.onto)                         # a base that is not a valid priors file fails here, by name
+    base = {p.name: (p.low, p.high) for p in load_priors(args.onto).priors}   # an invalid base fails here, by name
+    narrowed = narrower_than(ranges, base)
     header = (f"# Written by `orgsim calibrate-truncate {source} --widen {args.widen:g} --onto {args.onto} --out "
               f"{args.out}`:\n# {args.onto} with every parameter of those posteriors drawn from the range its final "
               f"population spans, widened by {args.widen:g} of that span on each side (docs/calibration.md, "
-              "'Calibration in blocks').\n")
+              f"'Calibration in blocks'): {len(narrowed)} of their {len(ranges)} parameters narrowed, the others "
+              "still span their whole range.\n")
     text = header + truncate_priors_text(base_text, ranges, str(args.onto))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     draft = args.out.with_name(args.out.name + ".draft")
@@ -162,5 +171,7 @@ def _truncate(args) -> int:
         draft.unlink()
         raise
     draft.replace(args.out)
-    print(f"calibrate-truncate: wrote {args.out} ({len(ranges)} of {len(written)} priors truncated)")
+    print(f"calibrate-truncate: wrote {args.out}: {len(narrowed)} of the posteriors' {len(ranges)} parameters narrowed "
+          f"from {args.onto}'s ranges" + (f" ({', '.join(narrowed)})" if 0 < len(narrowed) <= 10 else "")
+          + (f"; {len(ranges) - len(narrowed)} still span their whole range" if len(narrowed) < len(ranges) else ""))
     return 0
