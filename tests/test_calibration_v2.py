@@ -67,6 +67,10 @@ def test_the_convergence_rule_needs_epsilon_posterior_and_ess_together():
     assert not rule.met({**base, "posterior_shift": 0.3, "posterior_shift_noise": 0.25})
     assert not rule.met({**base, "posterior_shift": None, "posterior_shift_noise": 0.3})   # the first generation
     assert not rule.met({**base, "posterior_shift": 0.3, "posterior_shift_noise": 0.4, "ess": 20})   # noise needs ESS
+    # a slow drift: within the noise each generation, beyond it over two
+    assert rule.met({**base, "posterior_shift_2": 0.08})
+    assert not rule.met({**base, "posterior_shift": 0.2, "posterior_shift_2": 0.35, "posterior_shift_noise": 0.25})
+    assert rule.met({**base, "posterior_shift": 0.2, "posterior_shift_2": 0.22, "posterior_shift_noise": 0.25})
     assert not rule.met({**base, "ess": 20})
     assert not rule.met({**base, "epsilon_change": None, "posterior_shift": None})   # the first generation
     assert StoppingRules(converge=0.05).convergence_rule(200).min_ess == 100           # default: half the population
@@ -97,6 +101,7 @@ def test_generation_records_carry_the_convergence_measures_and_a_run_loop_stops_
     assert all(r["posterior_shift_noise"] > 0 for r in records)
     assert records[1]["epsilon_change"] == pytest.approx(0.5) and records[2]["epsilon_change"] == pytest.approx(0.02)
     assert records[2]["posterior_shift"] == 0 and records[2]["ess"] == pytest.approx(10)
+    assert records[1]["posterior_shift_2"] is None and records[2]["posterior_shift_2"] == 0
     assert records[2]["simulations_total"] == 60 and records[1]["acceptance_rate"] == 0.5
     rule = ConvergenceRule(0.05, 0.1, 5)
     assert [rule.met(r) for r in records] == [False, False, True]

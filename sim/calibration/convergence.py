@@ -9,6 +9,8 @@ Per finished generation ``t`` (``generation_records``):
                    median and of the 90% interval's width, each as a share of the prior range
                    (in the prior's own coordinates; log for a log prior): the posterior has stopped
                    moving and narrowing when small
+  posterior_shift_2  the same between t-2 and t (from the third generation on): a posterior drifting slowly, by less
+                   than the noise each generation, moves further over two
   ks_max           max over the parameters of the weighted Kolmogorov-Smirnov distance between the
                    two generations' marginals (recorded, not a stopping rule: with 100-200 particles
                    its sampling noise alone is about 0.1-0.2)
@@ -19,7 +21,8 @@ Per finished generation ``t`` (``generation_records``):
                    tell from none (docs/calibration.md, "The posterior-shift rule measures noise at this ESS")
 
 The stopping rule (``ConvergenceRule``): epsilon_change < tol AND (posterior_shift < posterior_tol OR
-posterior_shift <= posterior_shift_noise) AND ESS >= min_ess, all at the same generation. The noise grows as the
+posterior_shift <= posterior_shift_noise), the same for posterior_shift_2 where there is one, AND ESS >= min_ess,
+all at the same generation. The noise grows as the
 ESS falls, so the ESS floor is what keeps a population carried by a few particles from passing on noise alone. The history is pyabc's sqlite database, so the
 records of a resumed calibration continue those of its earlier runs; they are rewritten to
 ``generations.csv`` in the calibration's folder after every generation.
@@ -49,16 +52,19 @@ class ConvergenceRule:
         return all(self.criteria(record).values())
 
     def criteria(self, record: dict) -> dict[str, bool]:
-        change, shift, noise = (record.get(key) for key in ("epsilon_change", "posterior_shift",
-                                                             "posterior_shift_noise"))
+        change, shift, shift_2, noise = (record.get(key) for key in ("epsilon_change", "posterior_shift",
+                                                                      "posterior_shift_2", "posterior_shift_noise"))
+
+        def still(moved):     # below the tolerance, or within what resampling one generation alone moves
+            return moved < self.posterior_tol or (noise is not None and moved <= noise)
+
         return {"epsilon": change is not None and change < self.tol,
-                "posterior": shift is not None and (shift < self.posterior_tol or
-                                                    (noise is not None and shift <= noise)),
+                "posterior": shift is not None and still(shift) and (shift_2 is None or still(shift_2)),
                 "ess": record["ess"] >= self.min_ess}
 
     def describe(self) -> str:
-        return (f"epsilon change < {self.tol:g}, posterior shift < {self.posterior_tol:g} of the prior range or no "
-                f"larger than its resampling noise, ESS >= {self.min_ess:g}")
+        return (f"epsilon change < {self.tol:g}, posterior shift over one and two generations < "
+                f"{self.posterior_tol:g} of the prior range or no larger than its resampling noise, ESS >= {self.min_ess:g}")
 
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -132,7 +138,7 @@ def generation_records(history, priors: PriorSet) -> list[dict]:
     """One record per finished generation, in order (see the module for the fields)."""
     populations = history.get_all_populations()
     populations = populations.loc[populations.t >= 0].sort_values("t")
-    records, previous, total = [], None, 0
+    records, previous, before_previous, total = [], None, None, 0
     for row in populations.itertuples():
         particles, weights = history.get_distribution(m=0, t=int(row.t))
         weights = np.asarray(weights, dtype=float)
@@ -142,13 +148,16 @@ def generation_records(history, priors: PriorSet) -> list[dict]:
                   "acceptance_rate": row.particles / row.samples if row.samples else None,
                   "ess": ess(weights), "wall_time_seconds": float(row.wall_time),
                   "epsilon_change": None, "posterior_shift": None, "posterior_shift_parameter": "", "ks_max": None,
-                  "posterior_shift_noise": shift_noise(particles, weights, priors)}
+                  "posterior_shift_2": None, "posterior_shift_noise": shift_noise(particles, weights, priors)}
         if previous is not None:
             prev_eps = records[-1]["epsilon"]
             record["epsilon_change"] = abs(prev_eps - record["epsilon"]) / prev_eps if prev_eps > 0 else None
             record.update(compare_generations(previous, (particles, weights), priors))
+        if before_previous is not None:
+            record["posterior_shift_2"] = compare_generations(before_previous, (particles, weights),
+                                                              priors)["posterior_shift"]
         records.append(record)
-        previous = (particles, weights)
+        previous, before_previous = (particles, weights), previous
     return records
 
 
@@ -171,6 +180,8 @@ def progress_line(record: dict, rule: ConvergenceRule | None) -> str:
             f"posterior shift {fmt(record['posterior_shift'])}"
             + (f" ({record['posterior_shift_parameter']})" if record["posterior_shift_parameter"] else "")
             + (f" against noise {fmt(record.get('posterior_shift_noise'))}" if record["posterior_shift"] is not None
+               else "")
+            + (f", over two generations {fmt(record['posterior_shift_2'])}" if record.get("posterior_shift_2") is not None
                else "")
             + f", KS {fmt(record['ks_max'])}, {record['simulations_total']} particles simulated, "
               f"{record['wall_time_seconds'] / 60:.1f} min")
