@@ -53,7 +53,8 @@ def register(subparsers) -> None:
     cal.add_argument("--min-acceptance", type=float, default=0.0, help="stop once the acceptance rate is below this")
     cal.add_argument("--converge", type=positive_float, metavar="TOL",
                      help="stop once converged: epsilon's relative change between generations below TOL (e.g. 0.05), "
-                          "the posterior shift below --posterior-tol or within its resampling noise, and ESS at least "
+                          "the posterior shift over one and two generations below --posterior-tol or within its "
+                          "resampling noise, and ESS at least "
                           "--min-ess (docs/calibration.md)")
     cal.add_argument("--posterior-tol", type=positive_float, default=0.1,
                      help="with --converge: largest change of any parameter's weighted median or 90%% interval width "

@@ -22,10 +22,10 @@ Per finished generation ``t`` (``generation_records``):
 
 The stopping rule (``ConvergenceRule``): epsilon_change < tol AND (posterior_shift < posterior_tol OR
 posterior_shift <= posterior_shift_noise), the same for posterior_shift_2 where there is one, AND ESS >= min_ess,
-all at the same generation. The noise grows as the
-ESS falls, so the ESS floor is what keeps a population carried by a few particles from passing on noise alone. The history is pyabc's sqlite database, so the
-records of a resumed calibration continue those of its earlier runs; they are rewritten to
-``generations.csv`` in the calibration's folder after every generation.
+all at the same generation. The noise grows as the ESS falls, so the ESS floor is what keeps a population carried by
+a few particles from passing on noise alone. The history is pyabc's sqlite database, so the records of a resumed
+calibration continue those of its earlier runs; they are rewritten to ``generations.csv`` in the calibration's
+folder after every generation.
 """
 
 from __future__ import annotations
