@@ -59,7 +59,7 @@ define calibrate
 	  if [ -f results/calibration/$(1)/abc.db ]; then $(call archive,$(1)); fi; exit $$status
 endef
 archive = mkdir -p calibration/history && tar -czf calibration/history/$(1).tar.gz -C results/calibration/$(1) \
-	$$(cd results/calibration/$(1) && ls -d abc.db setup.json scenarios.json generations.csv scale_weights.json generation 2>/dev/null)
+	$$(cd results/calibration/$(1) && ls -d abc.db setup.json scenarios.json generations.csv scale_weights.json generation simulations 2>/dev/null)
 # one census block per trust (its paces depend on its own censuses only): census_SASH, census_LTHT, ...
 define census_block
 $(call calibrate,census_$(1),--trusts $(1) $(CENSUS_ARGS),calibration/census)

@@ -27,9 +27,9 @@ from sim.calibration.known_misses import Check, KnownMisses, load_known_misses
 from sim.calibration.posterior import load_posterior
 from sim.calibration.report import CHECK_COLUMNS, checks_met, missed_check_rows, write_fit_report
 from sim.calibration.priors import split_particle
-from sim.calibration.simulation import CalibrationModel, particle_key, simulate_trusts
+from sim.calibration.simulation import COMPONENT_PREFIX, CalibrationModel, particle_key, simulate_trusts
 from sim.calibration.smc import CalibrationSetup, StoppingRules, _run_abc, calibrate, predicted_next_generation_seconds
-from sim.calibration.targets import load_targets, simulated_statistics
+from sim.calibration.targets import cross_trust_components, load_targets, simulated_statistics
 from sim.errors import InputError
 from sim.params import default_params
 
@@ -376,10 +376,14 @@ def test_known_misses_file_with_an_unknown_check_names_file_and_field(tmp_path):
         load_known_misses(bad)
 
 
-def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the_single_run(inputs):
+def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the_single_run(inputs, tmp_path):
     import datetime as dt
 
-    targets = load_targets(inputs["targets"])
+    listed = yaml.safe_load(inputs["targets"].read_text())
+    listed["targets"].append({"trust": "SASH", "statistic": "rpiws_2019_07", "kind": "ordering", "relation": "highest",
+                              "observed": "highest", "source": "test", "weight": 1.0, "role": "fitted"})
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(listed))
+    targets = load_targets(tmp_path / "targets.yaml")
     particle = {"rpiw_effect": 0.6, "dropout_per_module": 0.1, "SASH.programme.rpiws_per_year": 6.0}
     model = CalibrationModel(TRUSTS, default_params(), targets, base_seed=5, scale=SCALE,
                              end=dt.date.fromisoformat(END), replicates=3)
@@ -388,11 +392,19 @@ def test_replicated_particles_average_independent_runs_and_replicate_zero_is_the
     averaged, one_run = model(particle), single(particle)
     assert averaged.keys() == one_run.keys()
     params, overrides = split_particle(particle, model.trusts, model.fixed_params)
-    runs = [model._replicate(params, overrides, particle_key(particle), r) for r in range(3)]
+    summaries = [model._replicate(params, overrides, particle_key(particle), r) for r in range(3)]
+    runs = [simulated_statistics(each, targets) for each in summaries]
     assert runs[0] == one_run                      # replicates=1 reproduces earlier calibrations exactly
     assert runs[1] != runs[0]                      # the replicates have their own seeds
     for key in averaged:
         assert averaged[key] == pytest.approx(np.mean([run[key] for run in runs]))
+    # with components, each replicate's per-trust values behind the cross-trust targets come too; the rest is equal
+    model.components = True
+    with_components = model(particle)
+    assert {k: v for k, v in with_components.items() if not k.startswith(COMPONENT_PREFIX)} == averaged
+    for r, each in enumerate(summaries):
+        expected = {f"{COMPONENT_PREFIX}{r}.{k}": v for k, v in cross_trust_components(each, targets).items()}
+        assert expected and all(with_components[k] == v for k, v in expected.items())
 
 
 def test_a_setup_stores_the_repository_inputs_relative_so_its_history_resumes_in_another_clone(monkeypatch, tmp_path):

@@ -6,6 +6,7 @@ proposals are), accepted below 0.3."""
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyabc.parameters import Parameter
 from pyabc.population import Particle
@@ -66,6 +67,11 @@ def test_a_killed_generation_resumes_from_its_saved_jobs(tmp_path, interrupt_job
 
     sampler.generation_stored()
     assert not (tmp_path / "jobs").exists()
+    # every simulation of the generation is kept, resumed jobs' included: the proposals, their statistics, which won
+    kept = pd.read_csv(tmp_path / "simulations" / "generation_003.csv.gz")
+    assert len(kept) == uninterrupted.nr_evaluations_ and kept.groupby("job").accepted.sum().eq(1).all()
+    assert sorted(kept.loc[kept.accepted, "param:x"]) == sorted(accepted(whole))
+    assert (kept["stat:s"] == kept["param:x"]).all() and (kept.accepted == (kept.distance < 0.3)).all()
 
 
 def test_jobs_saved_for_another_starting_state_are_not_reused(tmp_path):

@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from sim.calibration.priors import DEFAULT_PRIORS
 from sim.calibration.provenance import file_sha256
-from sim.calibration.targets import DEFAULT_TARGETS, TRUST_NAMES, load_targets, simulated_statistics
+from sim.calibration.targets import (DEFAULT_TARGETS, TRUST_NAMES, cross_trust_components, load_targets,
+                                    simulated_statistics, statistics_over)
 from sim.errors import InputError
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "docs" / "data" / "nhs_vmi_trusts.yaml"  # Burgess et al. 2022
@@ -172,6 +174,23 @@ def test_leaving_a_trust_out_drops_its_targets_and_its_comparisons():
     assert not any(k.startswith("UHCW.") for k in stats)
     assert "SATH.survey.isolated_share.highest_than_UHCW" not in stats
     assert set(stats) == set(targets.observed([t for t in TRUST_NAMES if t != "UHCW"]))
+
+
+def test_statistics_over_fewer_trusts_from_a_five_trust_runs_components():
+    """A five-trust run's statistics and components give, for any four trusts, what runs of the four give."""
+    targets = load_targets(DEFAULT_TARGETS)
+    rng = np.random.default_rng(3)
+    summaries = {t: summary(lead_time_baseline_hours=float(rng.uniform(100, 900)),
+                            lead_time_post_hours=float(rng.uniform(50, 400)),
+                            survey={m: float(rng.uniform()) for m in ("dyad_reciprocity", "brokerage_simple_share",
+                                                                      "isolated_share")}) for t in TRUST_NAMES}
+    every = simulated_statistics(summaries, targets)
+    components = cross_trust_components(summaries, targets)
+    assert "BHRUT.survey.isolated_share" in components and "SATH.lead_time_post_hours" in components
+    for left_out in TRUST_NAMES:
+        four = {t: s for t, s in summaries.items() if t != left_out}
+        assert statistics_over(four, every, components, targets) == simulated_statistics(four, targets)
+    assert statistics_over(TRUST_NAMES, every, components, targets) == every
 
 
 def test_missing_statistic_in_a_summary_is_a_clear_error():

@@ -14,6 +14,10 @@ generation and the job's index, so a job's result depends only on them and on wh
   others; jobs saved for another state are discarded.
 - **The same populations whatever the number of workers.** Jobs run in parallel on forked processes and are
   assembled in index order.
+- **Every simulation is kept.** pyabc's database keeps only the accepted particles; once a generation is stored,
+  all its simulations (parameters, statistics, distance, accepted or not) are written to
+  ``results/calibration/NAME/simulations/generation_TTT.csv.gz``, from which the leave-one-trust-out posteriors
+  are recomputed without new runs (sim/calibration/recycle.py).
 
 Cost: the generation waits for its slowest job (a job's length is geometric in the acceptance rate), a few
 minutes at the end of an hour's generation on two workers.
@@ -35,9 +39,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from pyabc.sampler import MappingSampler
 
 JOB_DIR = "generation"       # in the calibration's folder: the finished jobs of the generation under way
+SIMULATIONS_DIR = "simulations"   # in the calibration's folder: every stored generation's simulations
 CONTEXT_FILE = "context.txt"
 PROGRESS_EVERY = 10          # jobs between two progress lines
 
@@ -67,10 +73,12 @@ class ResumableSampler(MappingSampler):
 
     def __init__(self, workers: int, job_dir: Path, seed: int, progress=None):
         super().__init__()
+        self.sample_factory.record_rejected(True)   # every simulation is kept (module doc), not only for the distance
         self.workers = int(workers)
         self.job_dir = Path(job_dir)
         self.seed = int(seed)
         self.context: str | None = None
+        self.generation: int | None = None
         self.deadline: float | None = None
         self.progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
 
@@ -81,8 +89,11 @@ class ResumableSampler(MappingSampler):
         self.deadline = deadline
 
     def generation_stored(self) -> None:
-        """Called once pyabc has stored the generation in its history: its saved jobs are no longer needed."""
+        """Called once pyabc has stored the generation in its history: its simulations are written to
+        ``simulations/`` and its saved jobs are no longer needed."""
         if self.context is not None and self.job_dir.is_dir():
+            jobs = _JobStore(self.job_dir, self.context).load(np.iinfo(np.int64).max)
+            write_simulations(jobs, self.job_dir.parent / SIMULATIONS_DIR / f"generation_{self.generation:03d}.csv.gz")
             shutil.rmtree(self.job_dir)
         self.context = None
 
@@ -91,6 +102,7 @@ class ResumableSampler(MappingSampler):
         return int(np.random.SeedSequence(self.seed, spawn_key=key).generate_state(1)[0])
 
     def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False, ana_vars=None):
+        self.generation = t
         store = _JobStore(self.job_dir, self.context) if self.context is not None else None
         done = store.load(n) if store else {}
         if done:
@@ -190,6 +202,28 @@ def _run_job(job):
         sample.append(particle)
         if particle.accepted:
             return index, sample, simulations
+
+
+def simulations_table(jobs: dict[int, tuple]) -> pd.DataFrame:
+    """One row per simulation of a generation's jobs (job index order; in a job, the rejected proposals, then the
+    accepted one): ``job``, ``accepted``, ``distance``, ``param:NAME`` and ``stat:KEY`` columns."""
+    rows = []
+    for index in sorted(jobs):
+        sample = jobs[index][0]
+        for particle in list(sample.rejected_particles) + list(sample.accepted_particles):
+            row = {"job": index, "accepted": bool(particle.accepted), "distance": float(particle.distance)}
+            row.update({f"param:{k}": float(v) for k, v in particle.parameter.items()})
+            row.update({f"stat:{k}": float(v) for k, v in particle.sum_stat.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_simulations(jobs: dict[int, tuple], path: Path) -> None:
+    """``simulations_table`` of ``jobs`` written atomically to ``path`` (gzipped CSV, every float exact)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    simulations_table(jobs).to_csv(tmp, index=False, compression="gzip")
+    os.replace(tmp, path)
 
 
 class _JobStore:

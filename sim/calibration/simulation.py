@@ -20,7 +20,9 @@ from sim.runner import simulate
 from sim.scenario import deep_merge, load_scenario, validate_scenario
 
 from .priors import split_particle
-from .targets import TRUST_NAMES, TargetSet, simulated_statistics
+from .targets import TRUST_NAMES, TargetSet, cross_trust_components, simulated_statistics
+
+COMPONENT_PREFIX = "component."   # component.R.TRUST.statistic: replicate R's per-trust value behind a cross-trust target
 
 
 def particle_key(particle: dict) -> int:
@@ -58,10 +60,14 @@ class CalibrationModel:
     The trusts' scenarios are resolved once, when the model is made, so that every particle of a
     calibration (which may run for an hour, or on other machines) sees the same scenarios.
     A plain picklable object so that it runs in forked local workers and on Dask workers alike.
+
+    With ``components`` the statistics also carry, per replicate, the per-trust values behind every ordering and
+    pooled target (``component.R.TRUST.statistic``; pyabc's distance reads only the targets' keys), so that a
+    calibration's simulations can be re-scored over fewer trusts (sim/calibration/recycle.py).
     """
 
     def __init__(self, trusts, fixed_params: dict[str, float], targets: TargetSet, base_seed: int,
-                 scale: float, end: dt.date | None = None, replicates: int = 1):
+                 scale: float, end: dt.date | None = None, replicates: int = 1, components: bool = False):
         self.trusts = tuple(trusts)
         self.fixed_params = dict(fixed_params)
         self.targets = targets
@@ -69,6 +75,7 @@ class CalibrationModel:
         self.scale = float(scale)
         self.end = end
         self.replicates = int(replicates)
+        self.components = bool(components)
         self.scenarios = {trust: load_scenario(trust).model_dump(mode="json") for trust in self.trusts}
 
     def scenario(self, trust: str, overrides: dict | None):
@@ -82,14 +89,20 @@ class CalibrationModel:
         particle = dict(particle)
         params, overrides = split_particle(particle, self.trusts, self.fixed_params)
         run_index = particle_key(particle) if run_index is None else int(run_index)
-        replicate_stats = [self._replicate(params, overrides, run_index, r) for r in range(self.replicates)]
-        return {key: float(np.mean([stats[key] for stats in replicate_stats])) for key in replicate_stats[0]}
+        replicates = [self._replicate(params, overrides, run_index, r) for r in range(self.replicates)]
+        replicate_stats = [simulated_statistics(summaries, self.targets) for summaries in replicates]
+        stats = {key: float(np.mean([each[key] for each in replicate_stats])) for key in replicate_stats[0]}
+        if self.components:
+            for r, summaries in enumerate(replicates):
+                stats.update({f"{COMPONENT_PREFIX}{r}.{key}": value
+                              for key, value in cross_trust_components(summaries, self.targets).items()})
+        return stats
 
-    def _replicate(self, params: dict, overrides: dict, run_index: int, replicate: int) -> dict[str, float]:
+    def _replicate(self, params: dict, overrides: dict, run_index: int, replicate: int) -> dict[str, dict]:
         summaries = {}
         for trust in self.trusts:
             seed = trust_seed(self.base_seed, run_index, trust, replicate)
             result = simulate(self.scenario(trust, overrides[trust]), params, seed=seed, scale=self.scale, end=self.end,
                               census=SUMMARY_REPORTERS)   # calibration reads only summaries
             summaries[trust] = result.summary
-        return simulated_statistics(summaries, self.targets)
+        return summaries

@@ -235,7 +235,7 @@ def _build_abc(setup: CalibrationSetup, sampler, run_dir: Path):
     targets, priors = _load_inputs(setup)
     end = dt.date.fromisoformat(setup.end) if setup.end else None
     model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end,
-                             setup.replicates)
+                             setup.replicates, components=True)   # for re-scoring over fewer trusts (recycle.py)
     distance = ResumableDistance(targets.weights(setup.trusts), run_dir / SCALE_WEIGHTS_FILE)
     transition = DefensiveTransition(priors, scaling=setup.kernel_scaling)
     abc = pyabc.ABCSMC(model, priors.to_pyabc(), distance, population_size=setup.population_size,

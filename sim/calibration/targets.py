@@ -306,12 +306,12 @@ def summary_value(summary: dict, statistic: str) -> float:
     return float(summary[statistic])
 
 
-def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
-    compared = [target.trust, target.than] if target.than else list(summaries)
-    values = {trust: summary_value(summaries[trust], target.statistic) for trust in compared}
-    mine = values[target.trust]
+def ordering_rank(target: Target, values: dict[str, float]) -> float:
+    """An ordering target's statistic from the compared trusts' values (``values``: trust -> value): the trust's
+    rank by ``relation``, less ``within`` - 1 (1 when within), NaN when a value is missing."""
     if any(math.isnan(v) for v in values.values()):
         return float("nan")
+    mine = values[target.trust]
     if target.relation == "highest":
         rank = 1 + sum(v > mine for v in values.values())
     else:
@@ -319,12 +319,58 @@ def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
     return float(max(1, rank - target.within + 1))
 
 
-def _pooled_statistic(target: Target, summaries: dict[str, dict]) -> float:
-    base_key, post_key = POOLED_STATISTICS[target.statistic]
-    pairs = [(float(summaries[t][base_key]), float(summaries[t][post_key])) for t in target.trusts_compared(summaries)]
+def pooled_reduction(pairs: list[tuple[float, float]]) -> float:
+    """A pooled target's statistic from each trust's simulated (baseline, post); NaN when nothing was measured."""
     if sum(base for base, _ in pairs) <= 0:
         return float("nan")   # no RPIW measured in any trust
     return Target.pooled_value(pairs)
+
+
+def _ordering_statistic(target: Target, summaries: dict[str, dict]) -> float:
+    compared = [target.trust, target.than] if target.than else list(summaries)
+    return ordering_rank(target, {trust: summary_value(summaries[trust], target.statistic) for trust in compared})
+
+
+def _pooled_statistic(target: Target, summaries: dict[str, dict]) -> float:
+    base_key, post_key = POOLED_STATISTICS[target.statistic]
+    return pooled_reduction([(float(summaries[t][base_key]), float(summaries[t][post_key]))
+                             for t in target.trusts_compared(summaries)])
+
+
+def cross_trust_components(summaries: dict[str, dict], targets: TargetSet) -> dict[str, float]:
+    """The per-trust values that the orderings and pooled targets compare, keyed ``TRUST.statistic``: from them
+    such a target can be recomputed over fewer trusts (``statistics_over``; the leave-one-trust-out posteriors of
+    sim/calibration/recycle.py)."""
+    values = {}
+    for target in targets.for_trusts(summaries):
+        if target.kind == "ordering":
+            for trust in target.trusts_compared(summaries):
+                values[f"{trust}.{target.statistic}"] = summary_value(summaries[trust], target.statistic)
+        elif target.pooled is not None:
+            for key in POOLED_STATISTICS[target.statistic]:
+                for trust in target.trusts_compared(summaries):
+                    values[f"{trust}.{key}"] = float(summaries[trust][key])
+    return values
+
+
+def statistics_over(trusts, per_trust: dict[str, float], components: dict[str, float],
+                    targets: TargetSet) -> dict[str, float]:
+    """The statistics of ``targets.for_trusts(trusts)`` from one run's statistics of more trusts: a per-trust
+    target's value as it was (``per_trust``, keyed by target id), an ordering or pooled target recomputed over
+    ``trusts`` from ``components`` (``cross_trust_components`` of that run), as ``simulated_statistics`` would
+    compute it from runs of ``trusts`` alone."""
+    stats = {}
+    for target in targets.for_trusts(trusts):
+        compared = target.trusts_compared(trusts)
+        if target.kind == "ordering":
+            stats[target.id] = ordering_rank(target, {t: components[f"{t}.{target.statistic}"] for t in compared})
+        elif target.pooled is not None:
+            base_key, post_key = POOLED_STATISTICS[target.statistic]
+            stats[target.id] = pooled_reduction([(components[f"{t}.{base_key}"], components[f"{t}.{post_key}"])
+                                                 for t in compared])
+        else:
+            stats[target.id] = per_trust[target.id]
+    return stats
 
 
 def simulated_statistics(summaries: dict[str, dict], targets: TargetSet | None = None) -> dict[str, float]:
