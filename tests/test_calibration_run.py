@@ -606,3 +606,27 @@ def test_a_generation_killed_midway_resumes_from_its_saved_jobs(inputs, two_gene
     population, _ = history.get_distribution(t=2)
     stored = [row.to_dict() for _, row in population.iterrows()]
     assert all(any(row == pytest.approx(particle) for row in stored) for particle in saved)
+
+
+def test_leave_one_trust_out_posteriors_are_recomputed_from_the_calibrations_own_simulations(two_generations, tmp_path):
+    from sim.calibration.recycle import recycle
+    from sim.calibration.sampler import SIMULATIONS_DIR
+
+    run_dir = copy_of(two_generations, tmp_path) / SHARED
+    kept = sorted(p.name for p in (run_dir / SIMULATIONS_DIR).iterdir())
+    assert kept == ["generation_000.csv.gz", "generation_001.csv.gz"]          # every stored generation, all runs
+    record = recycle(run_dir, ["SASH"], progress=lambda line: None)
+    checks = record["checks"]
+    assert checks["population_weights_max_relative_error"] < 1e-6      # pyabc's importance weights, from the proposals
+    assert checks["distances_max_abs_error"] < 1e-9 and checks["accepted_as_recorded"]
+    assert checks["scale_weights_max_relative_error"] < 1e-9           # pyabc's rmsd rule, refitted
+    assert checks["main_posterior"]["accepted"] >= 12                  # the last population, at least
+    posterior = load_posterior(run_dir / "loto" / "posterior_loto_SASH.csv")
+    assert posterior.manifest["leave_out"] == "SASH" and posterior.manifest["trusts_calibrated"] == ["SATH"]
+    assert "SASH.programme.rpiws_per_year" not in posterior.frame      # no data of SASH: its input stays as scenario
+    assert np.isclose(posterior.weights.sum(), 1) and record["leave_out"]["SASH"]["accepted"] == len(posterior.frame)
+    assert (run_dir / "loto" / "recycle_check.md").is_file()
+
+    shutil.rmtree(run_dir / SIMULATIONS_DIR)
+    with pytest.raises(InputError, match="needs the simulations of its last two finished generations"):
+        recycle(run_dir, ["SASH"], progress=lambda line: None)

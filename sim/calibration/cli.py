@@ -133,6 +133,9 @@ def register(subparsers) -> None:
     from .progress import register as register_progress
 
     register_progress(subparsers)
+    from .recycle import register as register_recycle
+
+    register_recycle(subparsers)
 
 
 def cmd_calibrate(args) -> int:
