@@ -63,7 +63,7 @@ def test_every_command_has_the_one_workers_option():
 
     commands = build_parser()._subparsers._group_actions[0].choices
     assert set(commands) >= {"run", "calibrate", "report", "sweep", "sensitivity", "compare"}
-    runs_nothing = {"calibrate-truncate", "calibrate-progress"}   # read a posterior or a database: nothing to spread
+    runs_nothing = {"calibrate-truncate", "calibrate-progress", "calibrate-loto"}   # read a posterior or a database: nothing to spread
     for name, command in commands.items():
         workers = [a for a in command._actions if "--workers" in a.option_strings]
         if name in runs_nothing:
