@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-next calibration-next-full calibration-history app
+.PHONY: setup run test bench clean readiness-examples calibration calibration-census calibration-next calibration-next-full calibration-next-report calibration-history app
 
 setup: $(STAMP)
 
@@ -108,6 +108,24 @@ calibration-next-full: setup
 	@test -f $(NEXT_FULL_PRIORS) || { echo "calibration-next-full: $(NEXT_FULL_PRIORS) is not written yet: it comes \
 	from stage 1 once converged (make calibration-next; then orgsim calibrate-truncate, as the Makefile says)"; exit 1; }
 	$(call calibrate,r3_full,$(NEXT_FULL_ARGS),results/calibration/r3_full)
+
+# Once stage 2 has converged (or of its interim posterior, which the report marks so), everything a referee asks of
+# it, in results/calibration/r3_full/ (shipping it is a
+# decision, docs/calibration.md): epsilon against the model's noise, the causal claims over 50 posterior draws x 4
+# seeds, the five leave-one-trust-out posteriors from its own simulations (orgsim calibrate-loto: no new calibration)
+# and the fit report over 100 draws at full scale with every diagnostic. A few hours on two cores.
+NEXT_FULL_DIR := results/calibration/r3_full
+calibration-next-report: setup
+	@test -f $(NEXT_FULL_DIR)/posterior_r3_full.csv || { echo "calibration-next-report: \
+	$(NEXT_FULL_DIR)/posterior_r3_full.csv is not written yet (make calibration-next-full)"; exit 1; }
+	$(BIN)/orgsim calibrate-noise --name r3_full --workers 2
+	rm -rf $(NEXT_FULL_DIR)/validate     # a batch folder refuses another posterior's runs
+	$(BIN)/orgsim validate --posterior $(NEXT_FULL_DIR)/posterior_r3_full.csv --sets 50 --replicates 4 --workers 2 \
+	  --out $(NEXT_FULL_DIR)/validate
+	$(BIN)/orgsim calibrate-loto r3_full
+	$(BIN)/orgsim report $(NEXT_FULL_DIR)/posterior_r3_full.csv --draws 100 --loto-draws 40 --scale 1.0 --workers 2 \
+	  --loto $(NEXT_FULL_DIR)/loto/posterior_loto_*.csv --noise $(NEXT_FULL_DIR)/noise_floor.json \
+	  --sbc calibration/sbc --validate $(NEXT_FULL_DIR)/validate --out $(NEXT_FULL_DIR)/report
 
 # Archive a calibration's history (also after one that was killed: its finished generations); CALIBRATION_NAME=main
 # by default (not NAME, which some environments set to the host's name).
