@@ -110,10 +110,10 @@ calibration-next-full: setup
 	$(call calibrate,r3_full,$(NEXT_FULL_ARGS),results/calibration/r3_full)
 
 # Once stage 2 has converged (or of its interim posterior, which the report marks so), everything a referee asks of
-# it, in results/calibration/r3_full/ (shipping it is a
-# decision, docs/calibration.md): epsilon against the model's noise, the causal claims over 50 posterior draws x 4
-# seeds, the five leave-one-trust-out posteriors from its own simulations (orgsim calibrate-loto: no new calibration)
-# and the fit report over 100 draws at full scale with every diagnostic. A few hours on two cores.
+# it, in results/calibration/r3_full/ (shipping it is a decision, docs/calibration.md): epsilon against the model's
+# noise, the causal claims over 50 posterior draws x 4 seeds, the five leave-one-trust-out posteriors from its own
+# simulations (orgsim calibrate-loto: no new calibration) and the fit report over 100 draws at full scale with every
+# diagnostic. A few hours on two cores.
 NEXT_FULL_DIR := results/calibration/r3_full
 calibration-next-report: setup
 	@test -f $(NEXT_FULL_DIR)/posterior_r3_full.csv || { echo "calibration-next-report: \
