@@ -627,6 +627,10 @@ def test_leave_one_trust_out_posteriors_are_recomputed_from_the_calibrations_own
     assert np.isclose(posterior.weights.sum(), 1) and record["leave_out"]["SASH"]["accepted"] == len(posterior.frame)
     assert (run_dir / "loto" / "recycle_check.md").is_file()
 
+    (run_dir / SIMULATIONS_DIR / "generation_000.csv.gz").unlink()     # as in a calibration that began keeping them
+    record = recycle(run_dir, ["SASH"], progress=lambda line: None)    # late: the last generation alone
+    assert record["generations_pooled"] == [1] and record["leave_out"]["SASH"]["scale_weights_from_generation"] == 1
+    assert record["checks"]["scale_weights_max_relative_error"] is None
     shutil.rmtree(run_dir / SIMULATIONS_DIR)
-    with pytest.raises(InputError, match="needs the simulations of its last two finished generations"):
+    with pytest.raises(InputError, match="needs the simulations of its last finished generation"):
         recycle(run_dir, ["SASH"], progress=lambda line: None)

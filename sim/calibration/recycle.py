@@ -25,7 +25,7 @@ well the main calibration's proposals cover the leave-one-out posterior, and a t
   the four from each run's components (``targets.statistics_over``; per replicate, then averaged, as the
   calibration's statistics are). Scale weights by pyabc's rule for the last generation (one over the root mean
   square deviation from the observation, ``pyabc.distance.rmsd``, over all simulations of the generation before
-  it), applied to the four-trust statistics.
+  it, or of the last generation itself where those were not kept), applied to the four-trust statistics.
 - **Tolerance.** eps_k makes the prior probability of acceptance, P_prior(d_k <= eps_k), equal to the main
   calibration's, P_prior(d <= eps_T) at its last epsilon, both estimated with the same weights: the same
   stringency relative to what the prior predicts.
@@ -206,8 +206,8 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
     history = pyabc.History(f"sqlite:///{db_path.resolve()}", _id=1)
     last = history.max_t
     tables = load_simulations(run_dir)
-    if last < 1 or last not in tables or last - 1 not in tables:
-        raise InputError(f"calibrate-loto: {run_dir} needs the simulations of its last two finished generations "
+    if last < 0 or last not in tables:
+        raise InputError(f"calibrate-loto: {run_dir} needs the simulations of its last finished generation "
                          f"(simulations/generation_TTT.csv.gz; generation {last} is its last, and simulations are "
                          f"kept for generations {sorted(tables) or 'none'})")
     targets, priors = _load_inputs(setup)
@@ -251,14 +251,13 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
     out_dir = Path(out_dir) if out_dir else run_dir / "loto"
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
-    earlier = tables[last - 1].loc[usable(tables[last - 1])]
+    # pyabc fits generation T's scale weights on generation T-1's simulations; where those were not kept (a
+    # calibration's first generation with kept simulations), on generation T's own
+    scale_from = last - 1 if last - 1 in used else last
     for trust in leave_out:
         trusts = [t for t in setup.trusts if t != trust]
         observed = targets.observed(trusts)
-        if earlier.empty:
-            raise InputError(f"calibrate-loto: generation {last - 1}'s simulations carry no components, so the "
-                             "four-trust scale weights cannot be fitted; run another generation")
-        scale = rmsd_scale_weights(statistics_without(earlier, trusts, targets), observed)
+        scale = rmsd_scale_weights(statistics_without(used[scale_from], trusts, targets), observed)
         distance_weights = {k: scale[k] * w for k, w in targets.weights(trusts).items()}
         distance = l1_distance(statistics_without(pool, trusts, targets), observed, distance_weights)
         eps, p = matched_tolerance(main_distance, epsilon, distance, weights)
@@ -273,6 +272,7 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
         frame.to_csv(csv, index=False, float_format="%.6g")
         by_generation = pool.loc[keep, "generation"].value_counts().sort_index()
         result = {"leave_out": trust, "epsilon": eps, "prior_acceptance_probability": p,
+                  "scale_weights_from_generation": scale_from,
                   "accepted": int(keep.sum()), "ess": ess(weights[keep]),
                   "accepted_by_generation": {int(k): int(v) for k, v in by_generation.items()}}
         write_json(manifest_path(csv), {
@@ -336,7 +336,9 @@ def markdown(record: dict) -> str:
              f"{checks['population_weights_max_relative_error']:.1e}",
              f"- last generation's distances recomputed: largest error {checks['distances_max_abs_error']:.1e}; "
              f"acceptance as recorded: {checks['accepted_as_recorded']}",
-             f"- scale weights refitted: largest relative error {checks['scale_weights_max_relative_error']}",
+             "- scale weights refitted: " + (f"largest relative error {checks['scale_weights_max_relative_error']:.1e}"
+                                             if checks["scale_weights_max_relative_error"] is not None else
+                                             "not checked (the generation before the last kept no simulations)"),
              f"- main posterior recomputed from every simulation: {main['accepted']} accepted, ESS {main['ess']:.0f}; "
              f"shift from the last population {main['posterior_shift']:.3f} ({main['posterior_shift_parameter']}), "
              f"two resamples of that population differ by {main['resampling_noise']:.3f}", "",
