@@ -626,6 +626,10 @@ def test_leave_one_trust_out_posteriors_are_recomputed_from_the_calibrations_own
     assert "SASH.programme.rpiws_per_year" not in posterior.frame      # no data of SASH: its input stays as scenario
     assert np.isclose(posterior.weights.sum(), 1) and record["leave_out"]["SASH"]["accepted"] == len(posterior.frame)
     assert (run_dir / "loto" / "recycle_check.md").is_file()
+    report = write_fit_report(two_generations.parent / "posterior" / f"posterior_{SHARED}.csv", tmp_path / "report",
+                              n_draws=2, loto=[run_dir / "loto" / "posterior_loto_SASH.csv"], scale=SCALE, seed=5,
+                              targets_path=posterior.manifest["targets_file"], trusts=TRUSTS, end=END, progress=False)
+    assert f"recomputed without SASH from calibration {SHARED}'s own simulations" in report.read_text()
 
     (run_dir / SIMULATIONS_DIR / "generation_000.csv.gz").unlink()     # as in a calibration that began keeping them
     record = recycle(run_dir, ["SASH"], progress=lambda line: None)    # late: the last generation alone

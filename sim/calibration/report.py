@@ -745,8 +745,12 @@ def _loto_section(loto_path, out_dir, workers, scale, n_draws, seed, scheduler, 
     calibrated = loto.manifest.get("trusts_calibrated") or [t for t in trusts if t != left_out]
     patterns = [p for p in pattern_rows(fit, stats, targets, float(loto.manifest.get("scale", scale)), calibrated,
                                         [left_out]) if p["status"] == "predicted"]
+    made = (f"recomputed without {left_out} from calibration {loto.manifest['source_calibration']}'s own "
+            f"simulations by importance sampling, ESS {loto.manifest['ess']:.0f} of {loto.manifest['accepted']} "
+            "accepted (orgsim calibrate-loto)" if loto.manifest.get("source_calibration")
+            else f"calibrated without {left_out}")
     return row, [f"## Leave-one-trust-out: {left_out} predicted from the other four", "",
-            f"Posterior `{Path(loto_path).name}` (calibrated without {left_out}; its unpublished programme "
+            f"Posterior `{Path(loto_path).name}` ({made}; its unpublished programme "
             "inputs are the scenario file's values, since no data of it were used, so its L4L and RPIW counts "
             "test those assumed paces as much as the model).", "",
             _table([row]), "Ranked probability score of its CQC ratings (predicted, never fitted):", "",
