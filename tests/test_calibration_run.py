@@ -626,6 +626,8 @@ def test_leave_one_trust_out_posteriors_are_recomputed_from_the_calibrations_own
     assert "SASH.programme.rpiws_per_year" not in posterior.frame      # no data of SASH: its input stays as scenario
     assert np.isclose(posterior.weights.sum(), 1) and record["leave_out"]["SASH"]["accepted"] == len(posterior.frame)
     assert (run_dir / "loto" / "recycle_check.md").is_file()
+    pooled = load_posterior(run_dir / "loto" / f"posterior_pooled_{SHARED}.csv")
+    assert len(pooled.frame) == checks["main_posterior"]["accepted"] and "SASH.programme.rpiws_per_year" in pooled.frame
     report = write_fit_report(two_generations.parent / "posterior" / f"posterior_{SHARED}.csv", tmp_path / "report",
                               n_draws=2, loto=[run_dir / "loto" / "posterior_loto_SASH.csv"], scale=SCALE, seed=5,
                               targets_path=posterior.manifest["targets_file"], trusts=TRUSTS, end=END, progress=False)

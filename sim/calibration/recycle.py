@@ -35,6 +35,11 @@ well the main calibration's proposals cover the leave-one-out posterior, and a t
   the calibration's last population (the shift of a weighted median or 90% width, in prior-range units, beside the
   shift between two resamples of that population).
 
+The same pool at the main calibration's last epsilon re-estimates its posterior from every kept simulation, not
+only the last generation's (adaptive multiple importance sampling recycles its past simulations so: Cornuet, Marin,
+Mira and Robert 2012): ``posterior_pooled_NAME.csv``, a larger sample of the same ABC posterior, written beside the
+leave-one-out ones for comparison (it is not what the calibration exports).
+
 Only simulations that carry their runs' components (every one since 27 November 2026) can be re-scored over four
 trusts; generations are pooled with the counts of those used.
 """
@@ -188,8 +193,8 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
 
     from .convergence import compare_generations, ess, shift_noise
     from .distance import logged_scale_weights
-    from .smc import SCALE_WEIGHTS_FILE, _load_inputs, _read_json, manifest_path, stored_setup
     from .provenance import provenance, write_json
+    from .smc import SCALE_WEIGHTS_FILE, _load_inputs, _read_json, stored_setup
 
     started = time.perf_counter()
     db_path, setup_path = run_dir / "abc.db", run_dir / "setup.json"
@@ -250,6 +255,12 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
 
     out_dir = Path(out_dir) if out_dir else run_dir / "loto"
     out_dir.mkdir(parents=True, exist_ok=True)
+    pooled = {"source_calibration": setup.name, "generations_pooled": sorted(used), "simulations_pooled": len(pool)}
+    _write_posterior(out_dir / f"posterior_pooled_{setup.name}.csv", params.loc[accepted], weights[accepted], setup,
+                     priors, setup.trusts, None, {
+                         **pooled, "status": f"calibration {setup.name}'s posterior at its last epsilon re-estimated "
+                                             "from every kept simulation (orgsim calibrate-loto; recycle.py)",
+                         "epsilon": epsilon, "accepted": int(accepted.sum()), "ess": ess(weights[accepted])})
     results = {}
     # pyabc fits generation T's scale weights on generation T-1's simulations; where those were not kept (a
     # calibration's first generation with kept simulations), on generation T's own
@@ -262,34 +273,18 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
         distance = l1_distance(statistics_without(pool, trusts, targets), observed, distance_weights)
         eps, p = matched_tolerance(main_distance, epsilon, distance, weights)
         keep = distance <= eps
-        kept_params = params.loc[keep, [n for n in free if not n.startswith(f"{trust}.")]].reset_index(drop=True)
-        kept_weights = weights[keep] / weights[keep].sum()
-        frame = pd.DataFrame(dict(setup.fixed_params), index=kept_params.index)
-        for name in kept_params.columns:
-            frame[name] = kept_params[name]
-        frame["weight"] = kept_weights
-        csv = out_dir / f"posterior_loto_{trust}.csv"
-        frame.to_csv(csv, index=False, float_format="%.6g")
         by_generation = pool.loc[keep, "generation"].value_counts().sort_index()
         result = {"leave_out": trust, "epsilon": eps, "prior_acceptance_probability": p,
                   "scale_weights_from_generation": scale_from,
                   "accepted": int(keep.sum()), "ess": ess(weights[keep]),
                   "accepted_by_generation": {int(k): int(v) for k, v in by_generation.items()}}
-        write_json(manifest_path(csv), {
-            "status": f"leave-one-trust-out posterior recomputed from calibration {setup.name}'s simulations "
-                      "(orgsim calibrate-loto; sim/calibration/recycle.py)",
-            "name": f"loto_{trust}", "posterior_file": csv.name, "trusts_calibrated": trusts, "leave_out": trust,
-            "scale": setup.scale, "seed": setup.seed, "end": setup.end, "replicates": setup.replicates,
-            "method": "ABC importance sampling over every simulation of the calibration (multiple importance "
+        csv = out_dir / f"posterior_loto_{trust}.csv"
+        _write_posterior(csv, params.loc[keep], weights[keep], setup, priors, trusts, trust, {
+            **pooled, **result, "status": f"leave-one-trust-out posterior recomputed from calibration {setup.name}'s "
+                                          "simulations (orgsim calibrate-loto; sim/calibration/recycle.py)",
+            "method": "ABC importance sampling over every kept simulation of the calibration (multiple importance "
                       "sampling, balance heuristic); the calibration's distance over the other trusts; tolerance of "
-                      "the same prior acceptance probability",
-            "source_calibration": setup.name, "generations_pooled": sorted(used), "simulations_pooled": len(pool),
-            **result,
-            "priors": [{"name": q.name, "low": q.low, "high": q.high, "log": q.log, "why": q.why}
-                       for q in priors.priors if not q.name.startswith(f"{trust}.")],
-            "fixed_params": setup.fixed_params, "targets_file": setup.targets_path,
-            "targets_sha256": setup.targets_sha256, "priors_file": setup.priors_path,
-            "priors_sha256": setup.priors_sha256, **provenance()})
+                      "the same prior acceptance probability"})
         results[trust] = result
         progress(f"calibrate-loto: without {trust}: {result['accepted']} simulations within epsilon {eps:.2f} "
                  f"(prior acceptance {p:.2e}), ESS {result['ess']:.0f} -> {csv}")
@@ -301,6 +296,28 @@ def recycle(run_dir: Path, leave_out=TRUST_NAMES, out_dir: Path | None = None, p
     write_json(out_dir / CHECK_FILE, record)
     (out_dir / "recycle_check.md").write_text(markdown(record))
     return record
+
+
+def _write_posterior(csv: Path, params: pd.DataFrame, weights: np.ndarray, setup, priors, trusts, leave_out,
+                     about: dict) -> None:
+    """A posterior file as the calibration writes one (every behavioural parameter, the free ones of ``trusts``,
+    weight) and its manifest; a left-out trust's programme inputs are dropped (its scenario's values apply)."""
+    from .provenance import provenance, write_json
+    from .smc import manifest_path
+
+    free = [q for q in priors.priors if not (leave_out and q.name.startswith(f"{leave_out}."))]
+    frame = pd.DataFrame(dict(setup.fixed_params), index=range(len(params)))
+    for prior in free:
+        frame[prior.name] = params[prior.name].to_numpy(dtype=float)
+    frame["weight"] = np.asarray(weights, dtype=float) / np.sum(weights)
+    frame.to_csv(csv, index=False, float_format="%.6g")
+    write_json(manifest_path(csv), {
+        **about, "name": csv.stem.removeprefix("posterior_"), "posterior_file": csv.name, "trusts_calibrated": trusts,
+        "leave_out": leave_out, "scale": setup.scale, "seed": setup.seed, "end": setup.end,
+        "replicates": setup.replicates,
+        "priors": [{"name": q.name, "low": q.low, "high": q.high, "log": q.log, "why": q.why} for q in free],
+        "fixed_params": setup.fixed_params, "targets_file": setup.targets_path, "targets_sha256": setup.targets_sha256,
+        "priors_file": setup.priors_path, "priors_sha256": setup.priors_sha256, **provenance()})
 
 
 def _checks(history, priors, setup, targets, tables, logged, last, epsilon, free) -> dict:
