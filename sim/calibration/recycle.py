@@ -55,9 +55,10 @@ import pandas as pd
 
 from sim.errors import InputError
 
+from .simulation import COMPONENT_PREFIX
 from .targets import TRUST_NAMES, TargetSet, statistics_over
 
-COMPONENT = "stat:component."
+COMPONENT = f"stat:{COMPONENT_PREFIX}"   # a kept simulation's column of a component (simulation.py)
 CHECK_FILE = "recycle_check.json"
 
 
@@ -89,21 +90,20 @@ def matched_tolerance(main_distance: np.ndarray, main_epsilon: float, distance: 
 
 
 def rmsd_scale_weights(stats: pd.DataFrame, observed: dict[str, float]) -> dict[str, float]:
-    """pyabc's adaptive scale weights: 1 / root mean square deviation of each statistic from its observation (0
-    where the deviation is 0, as pyabc ignores a statistic all simulations agree on)."""
-    weights = {}
-    for key, value in observed.items():
-        scale = float(np.sqrt(np.mean((stats[key].to_numpy(dtype=float) - value) ** 2)))
-        weights[key] = 0.0 if np.isclose(scale, 0) else 1.0 / scale
-    return weights
+    """pyabc's adaptive scale weights (``AdaptivePNormDistance.fit_scales`` with ``pyabc.distance.rmsd``): one over
+    each statistic's root mean square deviation from its observation, 0 where that is 0."""
+    from pyabc.distance import rmsd
+
+    keys = list(observed)
+    scales = rmsd(samples=stats[keys].to_numpy(dtype=float), s0=np.array([observed[k] for k in keys]), s_ids=keys)
+    return {k: 0.0 if np.isclose(scale, 0) else 1.0 / scale for k, scale in zip(keys, scales)}
 
 
 def l1_distance(stats: pd.DataFrame, observed: dict[str, float], weights: dict[str, float]) -> np.ndarray:
-    """The calibration's distance of every row: sum of weight x |statistic - observed| (NaN if a statistic is)."""
-    total = np.zeros(len(stats))
-    for key, value in observed.items():
-        total += weights[key] * np.abs(stats[key].to_numpy(dtype=float) - value)
-    return total
+    """The calibration's distance (``noise.weighted_l1``, pyabc's L1) of every row of ``stats``."""
+    from .noise import weighted_l1
+
+    return np.array([weighted_l1(row, observed, weights) for row in stats.to_dict("records")])
 
 
 # --- reading a calibration ----------------------------------------------------------------------------------------
@@ -154,11 +154,9 @@ def proposal_density(history, priors, setup, t: int, params: pd.DataFrame) -> np
 
 
 def prior_density(priors, params: pd.DataFrame) -> np.ndarray:
-    prior = priors.to_pyabc()
-    density = np.ones(len(params))
-    for name in params.columns:
-        density *= prior[name].pdf(params[name].to_numpy(dtype=float))
-    return density
+    from .transition import prior_pdf
+
+    return prior_pdf(priors.to_pyabc(), params)
 
 
 def replicate_count(table: pd.DataFrame) -> int:

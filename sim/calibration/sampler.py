@@ -92,7 +92,7 @@ class ResumableSampler(MappingSampler):
         """Called once pyabc has stored the generation in its history: its simulations are written to
         ``simulations/`` and its saved jobs are no longer needed."""
         if self.context is not None and self.job_dir.is_dir():
-            jobs = _JobStore(self.job_dir, self.context).load(np.iinfo(np.int64).max)
+            jobs = _JobStore(self.job_dir, self.context).load(sys.maxsize)     # every saved job
             write_simulations(jobs, self.job_dir.parent / SIMULATIONS_DIR / f"generation_{self.generation:03d}.csv.gz")
             shutil.rmtree(self.job_dir)
         self.context = None

@@ -57,11 +57,15 @@ class DefensiveTransition(Transition):
 
     def pdf(self, x: Parameter | pd.Series | pd.DataFrame) -> float | np.ndarray:
         if isinstance(x, pd.DataFrame):
-            # pyabc's Distribution.pdf row by row (the marginals' product in column order), a column at a time
-            prior = reduce(operator.mul, (self.prior[name].pdf(x[name].to_numpy(dtype=float)) for name in x.columns))
+            prior = prior_pdf(self.prior, x)
         else:
             prior = self.prior.pdf(Parameter({key: x[key] for key in self.X.columns}))
         return self.prior_share * prior + (1 - self.prior_share) * self.kernels.pdf(x)
+
+
+def prior_pdf(prior, x: pd.DataFrame) -> np.ndarray:
+    """pyabc's ``Distribution.pdf`` row by row (the marginals' product in column order), a column at a time."""
+    return reduce(operator.mul, (prior[name].pdf(x[name].to_numpy(dtype=float)) for name in x.columns))
 
 
 class LogitNormalTransition(Transition):
