@@ -540,6 +540,12 @@ def test_calibrate_progress_reports_what_the_particles_reach_from_the_database(i
         assert f"| {key} | {targets[key].kind} |" in text and text.split(f"| {key} |")[1].split("\n")[0].rstrip(" |") \
             .endswith(f"{share:.0%}")
     assert "| rpiw_effect | [0.3, 1] |" in text
+    from sim.calibration.progress import simulations_meeting    # and what the kept simulations reach together
+    from sim.calibration.recycle import load_simulations
+    kept = pd.concat(load_simulations(results / "two_generations").values(), ignore_index=True)
+    assert f"## What the simulations reach together ({len(kept)} kept simulations of generation(s) 0, 1)" in text
+    met = simulations_meeting(kept, load_targets(inputs["targets"]))      # the fitted targets' columns only
+    assert f"| every fitted target | {met.shape[1]} | {int(met.all(axis=1).sum())} |" in text
     assert main(["calibrate-progress", "two_generations", "--results", str(results), "--generation", "0"]) == 0
     assert (results / SHARED / "progress.md").read_text().startswith(f"# Calibration {SHARED}: generation 0 of 0-1")
     capsys.readouterr()
@@ -640,3 +646,33 @@ def test_leave_one_trust_out_posteriors_are_recomputed_from_the_calibrations_own
     shutil.rmtree(run_dir / SIMULATIONS_DIR)
     with pytest.raises(InputError, match="needs the simulations of its last finished generation"):
         recycle(run_dir, ["SASH"], progress=lambda line: None)
+
+
+def test_calibrate_progress_counts_what_the_kept_simulations_meet_together():
+    """The 'together' section: simulations meeting every target of a group, against the product of the targets'
+    shares, and the pairs met together least often; counted here by hand on four simulations."""
+    from sim.calibration.progress import latest_ratings, simulations_meeting, together
+    from sim.calibration.targets import Target, TargetSet
+
+    def target(trust, statistic, kind, observed):
+        return Target(trust=trust, statistic=statistic, kind=kind, observed=observed, source="test", weight=1.0,
+                      role="fitted")
+
+    targets = TargetSet(targets=[target("SASH", "cqc.2014", "ordinal", "good"),
+                                 target("SASH", "cqc.2021", "ordinal", "outstanding"),
+                                 target("SATH", "cqc.2020", "ordinal", "inadequate"),
+                                 target("SATH", "rpiws_2019_07", "count", 38)])
+    assert latest_ratings(targets) == ["SASH.cqc.2021", "SATH.cqc.2020"]
+    # SASH outstanding in simulations 0-2, SATH inadequate in 2-3: together only in simulation 2 (1 against 4 x 3/4 x 1/2)
+    simulations = pd.DataFrame({"stat:SASH.cqc.2014": [2.0, 2.0, 1.0, 2.0], "stat:SASH.cqc.2021": [3.0, 2.6, 3.0, 1.0],
+                                "stat:SATH.cqc.2020": [1.0, 2.0, 0.0, 0.4], "stat:SATH.rpiws_2019_07": [38, 0, 48, np.nan]})
+    met = simulations_meeting(simulations, targets)
+    assert met["SASH.cqc.2021"].tolist() == [True, True, True, False]
+    assert met["SATH.rpiws_2019_07"].tolist() == [True, False, True, False]    # within 30%; no value meets nothing
+    text = "\n".join(together({3: simulations}, targets, min_expected=1.0))
+    assert "## What the simulations reach together (4 kept simulations of generation(s) 3)" in text
+    assert "| each trust's latest CQC rating | 2 | 1 | 1.5 |" in text
+    assert "| CQC ratings | 3 | 0 | 1.12 |" in text                 # 4 x 3/4 x 3/4 x 1/2
+    assert "| SASH.cqc.2021 | SATH.cqc.2020 | 75%, 50% | 1 | 1.5 | 0.67 |" in text
+    assert "| SASH.cqc.2021 | SATH.rpiws_2019_07 |" not in text     # together more often than independence: not listed
+    assert together({}, targets) == []

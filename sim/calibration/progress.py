@@ -9,7 +9,12 @@ particles already reach. For one generation (the last finished, by default) this
   that meet it by the fit report's rule (a count within 30% or 1, a ratio within 0.10, the rating itself, an
   ordering or choice that holds): a share far below a half says where the calibration still has work to do, or
   where the model cannot reach a target at all;
-- every free parameter: weighted median and 90% interval, its width against the prior's (as in the fit report).
+- every free parameter: weighted median and 90% interval, its width against the prior's (as in the fit report);
+- what the kept simulations (every proposal of every generation whose simulations were kept, accepted or not) reach
+  *together*: how many meet every target of a family, every trust's latest CQC rating or every fitted target, against
+  how many would if the targets were met independently, and the pairs of targets met together least often against
+  that. A check met by each trust's particles but never by one parameter set at once is a tension the shares above
+  cannot show (issue #19: the latest rating at all five trusts at once).
 
 It simulates nothing and changes nothing, so it can run beside the calibration. The statistics are the ones pyabc
 kept for the distance: the fitted targets only, each the mean over the particle's replicates.
@@ -27,6 +32,7 @@ from sim.errors import InputError
 
 from .ensemble import quantiles
 from .provenance import file_sha256
+from .recycle import load_simulations
 from .smc import RESULTS_ROOT, _load_inputs, _read_json, input_path, run_directory, stored_setup
 
 
@@ -116,8 +122,70 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
              _table([{**r, "meets": f"{r['meets']:.0%}"} for r in rows]), "",
              "## Free parameters", "",
              _table(params[["parameter", "prior", "median", "90% interval", "width / prior width", "verdict"]]
-                    .to_dict("records")), ""]
+                    .to_dict("records")), "",
+             *together(load_simulations(run_dir), targets)]
     return "\n".join(lines), run_dir / "progress.md"
+
+
+def latest_ratings(targets) -> list[str]:
+    """Each trust's latest CQC inspection among the targets ('SATH.cqc.2020'), by the year in its statistic."""
+    latest = {}
+    for target in targets.targets:
+        if target.kind == "ordinal" and target.statistic.startswith("cqc."):
+            year = int(target.statistic.split(".")[1])
+            if year > latest.get(target.trust, (0, ""))[0]:
+                latest[target.trust] = (year, target.id)
+    return [target_id for _, target_id in latest.values()]
+
+
+def simulations_meeting(simulations: pd.DataFrame, targets) -> pd.DataFrame:
+    """Per kept simulation (rows) and target (columns), whether it meets the target by the fit report's rule; a
+    statistic without a value (a survey measure not comparable) meets nothing."""
+    met = {}
+    for target in targets.targets:
+        column = f"stat:{target.id}"
+        if column not in simulations:
+            continue
+        values = simulations[column].to_numpy(dtype=float)
+        finite = np.isfinite(values)
+        met[target.id] = np.zeros(len(values), dtype=bool)
+        met[target.id][finite] = meets(target.kind, values[finite], target.observed, target.observed_value)
+    return pd.DataFrame(met, index=simulations.index)
+
+
+def together(tables: dict[int, pd.DataFrame], targets, pairs: int = 10, min_expected: float = 3.0) -> list[str]:
+    """Markdown: what the kept simulations meet together (module docstring), or nothing if none were kept."""
+    from .report import _table
+    from .targets import FAMILIES, target_family
+
+    if not tables:
+        return []
+    met = simulations_meeting(pd.concat(tables.values(), ignore_index=True), targets)
+    n, share = len(met), met.mean()
+    groups = {FAMILIES[family]: [t for t in met if target_family(t) == family] for family in FAMILIES}
+    groups = {"each trust's latest CQC rating": [t for t in latest_ratings(targets) if t in met],
+              **groups, "every fitted target": list(met)}
+    group_rows = [{"targets met at once": label, "targets": len(ids), "simulations": int(met[ids].all(axis=1).sum()),
+                   "if independent": f"{n * float(np.prod(share[ids])):.3g}"} for label, ids in groups.items() if ids]
+    rows = []
+    ids = list(met)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            expected = n * share[a] * share[b]
+            if expected >= min_expected:
+                both = int((met[a] & met[b]).sum())
+                rows.append({"target": a, "and target": b, "shares": f"{share[a]:.0%}, {share[b]:.0%}",
+                             "together": both, "if independent": f"{expected:.3g}", "ratio": both / expected})
+    rows = sorted((r for r in rows if r["ratio"] < 1), key=lambda r: r["ratio"])[:pairs]
+    return [f"## What the simulations reach together ({n} kept simulations of generation(s) "
+            f"{', '.join(map(str, sorted(tables)))})", "",
+            "Every proposal the calibration simulated and kept, accepted or not, each statistic the mean of its "
+            "replicates, judged by the rule above. `if independent`: the product of the targets' shares times the "
+            "simulations; a group met far less often than that holds targets the parameters pull apart.", "",
+            _table(group_rows), "",
+            f"Pairs of targets met together least often against independence (ratio below 1; pairs expected at least "
+            f"{min_expected:g} times):", "",
+            _table([{**r, "ratio": f"{r['ratio']:.2f}"} for r in rows]), ""]
 
 
 def _under_way(run_dir: Path, last: int, population: int) -> list[str]:
