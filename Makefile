@@ -108,6 +108,9 @@ calibration-next-full: setup
 	@test -f $(NEXT_FULL_PRIORS) || { echo "calibration-next-full: $(NEXT_FULL_PRIORS) is not written yet: it comes \
 	from stage 1 once converged (make calibration-next; then orgsim calibrate-truncate, as the Makefile says)"; exit 1; }
 	$(call calibrate,r3_full,$(NEXT_FULL_ARGS),results/calibration/r3_full)
+	@# where it stands, and its leave-one-trust-out posteriors from its kept simulations, refreshed (seconds)
+	$(BIN)/orgsim calibrate-progress r3_full > /dev/null
+	-$(BIN)/orgsim calibrate-loto r3_full
 
 # Once stage 2 has converged (or of its interim posterior, which the report marks so), everything a referee asks of
 # it, in results/calibration/r3_full/ (shipping it is a decision, docs/calibration.md): epsilon against the model's
