@@ -524,7 +524,7 @@ def test_calibrate_progress_reports_what_the_particles_reach_from_the_database(i
     pyabc's own record; a generation that does not exist and a calibration that does not exist are refused by name."""
     import pyabc
 
-    from sim.calibration.progress import meets, progress
+    from sim.calibration.progress import meets, progress, shares_by_generation
     from sim.cli import main
 
     results = copy_of(two_generations, tmp_path)
@@ -534,11 +534,14 @@ def test_calibrate_progress_reports_what_the_particles_reach_from_the_database(i
     weights, stats = history.get_weighted_sum_stats(t=1)
     weights = np.asarray(weights) / np.sum(weights)
     targets = {t.id: t for t in load_targets(inputs["targets"]).targets}
+    by_generation = shares_by_generation(history, load_targets(inputs["targets"]))
+    assert list(by_generation.columns) == [0, 1]
     for key in history.observed_sum_stat():
         values = np.array([s[key] for s in stats])
         share = float(np.sum(weights * meets(targets[key].kind, values, targets[key].observed, targets[key].observed_value)))
         assert f"| {key} | {targets[key].kind} |" in text and text.split(f"| {key} |")[1].split("\n")[0].rstrip(" |") \
             .endswith(f"{share:.0%}")
+        assert by_generation.loc[key, 1] == pytest.approx(share)       # the figure's last column
     assert "| rpiw_effect | [0.3, 1] |" in text
     from sim.calibration.progress import simulations_meeting    # and what the kept simulations reach together
     from sim.calibration.recycle import load_simulations
@@ -548,6 +551,7 @@ def test_calibrate_progress_reports_what_the_particles_reach_from_the_database(i
     assert f"| every fitted target | {met.shape[1]} | {int(met.all(axis=1).sum())} |" in text
     assert main(["calibrate-progress", "two_generations", "--results", str(results), "--generation", "0"]) == 0
     assert (results / SHARED / "progress.md").read_text().startswith(f"# Calibration {SHARED}: generation 0 of 0-1")
+    assert (results / SHARED / "progress.png").stat().st_size > 10_000
     capsys.readouterr()
     assert main(["calibrate-progress", "two_generations", "--results", str(results), "--generation", "5"]) == 2
     assert "--generation: 5 is not allowed; calibration 'two_generations' has generations 0-1" in capsys.readouterr().err

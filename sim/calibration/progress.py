@@ -10,6 +10,8 @@ particles already reach. For one generation (the last finished, by default) this
   ordering or choice that holds): a share far below a half says where the calibration still has work to do, or
   where the model cannot reach a target at all;
 - every free parameter: weighted median and 90% interval, its width against the prior's (as in the fit report);
+- a figure, ``progress.png``: epsilon and ESS by generation above the share of particles meeting each fitted target
+  in every generation, so that one sees which targets the calibration is moving towards and which it is not;
 - what the kept simulations (every proposal of every generation whose simulations were kept, accepted or not) reach
   *together*: how many meet every target of a family, every trust's latest CQC rating or every fitted target, against
   how many would if the targets were met independently, and the pairs of targets met together least often against
@@ -123,8 +125,63 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
              "## Free parameters", "",
              _table(params[["parameter", "prior", "median", "90% interval", "width / prior width", "verdict"]]
                     .to_dict("records")), "",
-             *together(load_simulations(run_dir), targets)]
+             *together(load_simulations(run_dir), targets),
+             "![Epsilon, ESS and the share of particles meeting each target, by generation](progress.png)", ""]
     return "\n".join(lines), run_dir / "progress.md"
+
+
+def shares_by_generation(history, targets) -> pd.DataFrame:
+    """The weighted share of each generation's particles meeting each fitted target (targets x generations)."""
+    columns = {}
+    for t in range(history.max_t + 1):
+        weights, sum_stats = history.get_weighted_sum_stats(t=t)
+        rows = target_rows(pd.DataFrame(sum_stats), np.asarray(weights, dtype=float), targets)
+        columns[t] = {row["target"]: row["meets"] for row in rows}
+    return pd.DataFrame(columns)
+
+
+def progress_figure(name: str, results_root: Path = RESULTS_ROOT) -> Path:
+    """``progress.png`` of calibration NAME (module docstring): epsilon and ESS by generation, and the share of
+    particles meeting each fitted target in each generation."""
+    import pyabc
+
+    from .report import plt
+    from .targets import target_family
+
+    run_dir = run_directory(name, results_root)
+    targets, _ = _load_inputs(stored_setup(_read_json(run_dir / "setup.json")))
+    history = pyabc.History(f"sqlite:///{(run_dir / 'abc.db').resolve()}", create=False)
+    shares = shares_by_generation(history, targets)
+    populations = history.get_all_populations()
+    populations = populations[populations.t >= 0]
+    ess = [1 / np.sum(np.square(np.asarray(w) / np.sum(w))) for w in
+           (history.get_weighted_sum_stats(t=t)[0] for t in populations.t)]
+    fig, (top, heat) = plt.subplots(2, 1, figsize=(max(7.0, 4.5 + 0.6 * shares.shape[1]), 2.5 + 0.22 * len(shares)),
+                                    gridspec_kw={"height_ratios": [2.2, 0.22 * len(shares)]})
+    top.plot(populations.t, populations.epsilon, "o-", color="black", linewidth=2.5)
+    top.set_ylabel("epsilon")
+    top.set_xticks(list(populations.t))
+    top.set_xlim(-0.5, shares.shape[1] - 0.5)
+    right = top.twinx()
+    right.plot(populations.t, ess, "s--", color="tab:blue")
+    right.set_ylabel("ESS", color="tab:blue")
+    top.set_title(f"Calibration {name}, by generation")
+    image = heat.imshow(shares.to_numpy(dtype=float), aspect="auto", cmap="RdYlGn", vmin=0, vmax=1)
+    for (i, j), share in np.ndenumerate(shares.to_numpy(dtype=float)):
+        heat.text(j, i, f"{share:.0%}", ha="center", va="center", fontsize=7)
+    heat.set_yticks(range(len(shares)), shares.index, fontsize=7)
+    heat.set_xticks(range(shares.shape[1]), [str(t) for t in shares.columns])
+    heat.set_xlabel("generation")
+    families = [target_family(target) for target in shares.index]
+    for i in range(1, len(families)):
+        if families[i] != families[i - 1]:
+            heat.axhline(i - 0.5, color="white", linewidth=2)
+    fig.colorbar(image, ax=heat, fraction=0.04, label="share of particles meeting the target")
+    fig.tight_layout()
+    path = run_dir / "progress.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def latest_ratings(targets) -> list[str]:
@@ -215,5 +272,6 @@ def _cmd_progress(args) -> int:
     text, path = progress(args.name, args.generation, args.results)
     print(text)
     path.write_text(text)
-    print(f"calibrate-progress: written to {path}", file=sys.stderr)
+    figure = progress_figure(args.name, args.results)
+    print(f"calibrate-progress: written to {path} and {figure.name}", file=sys.stderr)
     return 0
