@@ -238,7 +238,9 @@ def together(tables: dict[int, pd.DataFrame], targets, pairs: int = 10, min_expe
             f"{', '.join(map(str, sorted(tables)))})", "",
             "Every proposal the calibration simulated and kept, accepted or not, each statistic the mean of its "
             "replicates, judged by the rule above. `if independent`: the product of the targets' shares times the "
-            "simulations; a group met far less often than that holds targets the parameters pull apart.", "",
+            "simulations; a group met far less often than that holds targets the parameters pull apart (pooling "
+            "generations makes targets the calibration improves together look linked; a ratio far below 1 is a "
+            "conflict all the same).", "",
             _table(group_rows), "",
             f"Pairs of targets met together least often against independence (ratio below 1; pairs expected at least "
             f"{min_expected:g} times):", "",
