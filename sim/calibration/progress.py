@@ -32,6 +32,7 @@ import pandas as pd
 
 from sim.errors import InputError
 
+from .convergence import ess
 from .ensemble import quantiles
 from .provenance import file_sha256
 from .recycle import load_simulations
@@ -109,7 +110,7 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
     rows = target_rows(stats, weights, targets)
     params = parameter_table(posterior)
     generations = pd.read_csv(run_dir / "generations.csv") if (run_dir / "generations.csv").is_file() else pd.DataFrame()
-    ess = 1 / np.sum((weights / weights.sum()) ** 2)
+    effective = ess(weights)
     met = sum(r["meets"] >= 0.5 for r in rows)
     lines = [f"# Calibration {name}: generation {t} of 0-{last}", "",
              f"Setup: scale {setup.scale}, {setup.population_size} particles a generation, {setup.replicates} "
@@ -118,7 +119,7 @@ def progress(name: str, generation: int | None = None, results_root: Path = RESU
              *_under_way(run_dir, last, setup.population_size),
              "## Generations", "",
              _table(generations.drop(columns=["posterior_shift_parameter"], errors="ignore").to_dict("records")), "",
-             f"## Fitted targets at generation {t} ({len(weights)} particles, ESS {ess:.0f})", "",
+             f"## Fitted targets at generation {t} ({len(weights)} particles, ESS {effective:.0f})", "",
              f"`meets`: the weighted share of particles that meet the target by the fit report's rule. {met} of "
              f"{len(rows)} targets are met by at least half the particles.", "",
              _table([{**r, "meets": f"{r['meets']:.0%}"} for r in rows]), "",
@@ -154,8 +155,7 @@ def progress_figure(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     shares = shares_by_generation(history, targets)
     populations = history.get_all_populations()
     populations = populations[populations.t >= 0]
-    ess = [1 / np.sum(np.square(np.asarray(w) / np.sum(w))) for w in
-           (history.get_weighted_sum_stats(t=t)[0] for t in populations.t)]
+    sample_sizes = [ess(np.asarray(history.get_weighted_sum_stats(t=t)[0], dtype=float)) for t in populations.t]
     fig, (top, heat) = plt.subplots(2, 1, figsize=(max(7.0, 4.5 + 0.6 * shares.shape[1]), 2.5 + 0.22 * len(shares)),
                                     gridspec_kw={"height_ratios": [2.2, 0.22 * len(shares)]})
     top.plot(populations.t, populations.epsilon, "o-", color="black", linewidth=2.5)
@@ -163,7 +163,7 @@ def progress_figure(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     top.set_xticks(list(populations.t))
     top.set_xlim(-0.5, shares.shape[1] - 0.5)
     right = top.twinx()
-    right.plot(populations.t, ess, "s--", color="tab:blue")
+    right.plot(populations.t, sample_sizes, "s--", color="tab:blue")
     right.set_ylabel("ESS", color="tab:blue")
     top.set_title(f"Calibration {name}, by generation")
     image = heat.imshow(shares.to_numpy(dtype=float), aspect="auto", cmap="RdYlGn", vmin=0, vmax=1)
