@@ -53,13 +53,21 @@ CALIBRATION_ARGS ?= --scale 1.0 --population 200 --replicates 1 --converge 0.05 
 define calibrate
 	@if [ ! -f results/calibration/$(1)/abc.db ] && [ -f calibration/history/$(1).tar.gz ]; then \
 	  echo "== restoring the calibration's history from calibration/history/$(1).tar.gz"; \
-	  mkdir -p results/calibration/$(1) && tar -xzf calibration/history/$(1).tar.gz -C results/calibration/$(1); fi
+	  mkdir -p results/calibration/$(1) && tar -xzf calibration/history/$(1).tar.gz -C results/calibration/$(1) && \
+	  if [ -d calibration/history/$(1)_simulations ]; then mkdir -p results/calibration/$(1)/simulations && \
+	    cp calibration/history/$(1)_simulations/generation_*.csv.gz results/calibration/$(1)/simulations/; fi; fi
 	status=0; $(BIN)/orgsim calibrate --name $(1) $(2) --posterior-dir $(3) --no-report \
 	  $$(test -f results/calibration/$(1)/abc.db && echo --resume) || status=$$?; \
 	  if [ -f results/calibration/$(1)/abc.db ]; then $(call archive,$(1)); fi; exit $$status
 endef
+# The parts that change (database, saved jobs) go into NAME.tar.gz; each stored generation's kept simulations never
+# change once written, so they are copied as files of their own (NAME_simulations/), which git stores once.
 archive = mkdir -p calibration/history && tar -czf calibration/history/$(1).tar.gz -C results/calibration/$(1) \
-	$$(cd results/calibration/$(1) && ls -d abc.db setup.json scenarios.json generations.csv scale_weights.json generation simulations 2>/dev/null)
+	$$(cd results/calibration/$(1) && ls -d abc.db setup.json scenarios.json generations.csv scale_weights.json generation 2>/dev/null) && \
+	if ls results/calibration/$(1)/simulations/generation_*.csv.gz > /dev/null 2>&1; then \
+	  rm -rf calibration/history/$(1)_simulations.new && mkdir -p calibration/history/$(1)_simulations.new && \
+	  cp -p results/calibration/$(1)/simulations/generation_*.csv.gz calibration/history/$(1)_simulations.new/ && \
+	  rm -rf calibration/history/$(1)_simulations && mv calibration/history/$(1)_simulations.new calibration/history/$(1)_simulations; fi
 # one census block per trust (its paces depend on its own censuses only): census_SASH, census_LTHT, ...
 define census_block
 $(call calibrate,census_$(1),--trusts $(1) $(CENSUS_ARGS),calibration/census)
