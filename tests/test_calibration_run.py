@@ -511,6 +511,46 @@ def test_the_noise_floor_re_runs_the_best_particles_and_scores_them_as_pyabc_did
         noise_section(tmp_path / "other.json", _Posterior())
 
 
+def test_the_noise_floor_rule_ends_epsilons_fall_only_inside_the_noise(two_generations, tmp_path):
+    """With --noise-floor, a generation whose epsilon is still falling has its best particles re-run once; the
+    rule then counts epsilon as stopped exactly when it is no larger than their median under its own distance."""
+    import pyabc
+
+    from sim.calibration.smc import _convergence_check, _load_inputs, _read_json, stored_setup
+
+    run_dir = copy_of(two_generations, tmp_path) / SHARED
+    setup = stored_setup(_read_json(run_dir / "setup.json"))
+    priors = _load_inputs(setup)[1]
+    history = pyabc.History(f"sqlite:///{run_dir / 'abc.db'}")
+    # only epsilon can fail: any posterior shift and ESS pass; epsilon's change never passes
+    rules = StoppingRules(converge=1e-12, posterior_tol=10.0, min_ess=1, noise_particles=2, noise_seeds=3)
+    check = _convergence_check(run_dir, priors, rules.convergence_rule(setup.population_size), rules, workers=2)
+    verdict = check(history)
+    record_path = run_dir / "noise" / "generation_001.json"
+    record = json.loads(record_path.read_text())
+    assert record["generation"] == 1 and len(record["rows"]) == 2 and len(record["rows"][0]["fresh"]) == 3
+    floor, epsilon = record["own_floor_median"], record["epsilon"]
+    table = pd.read_csv(run_dir / "generations.csv")
+    assert table["noise_floor_median"].iloc[-1] == pytest.approx(floor, rel=1e-5)
+    assert np.isnan(table["noise_floor_median"].iloc[0])                      # generation 0 was not re-run
+    assert (verdict is not None) == (epsilon <= floor)
+    assert bool(table["converged"].iloc[-1]) == (epsilon <= floor)
+    written = record_path.stat().st_mtime_ns
+    assert check(history) == verdict and record_path.stat().st_mtime_ns == written   # measured once per generation
+    # a generation whose epsilon has stopped falling by its change is not re-run
+    other = copy_of(two_generations, tmp_path / "other") / SHARED
+    loose = StoppingRules(converge=10.0, posterior_tol=10.0, min_ess=1, noise_particles=2, noise_seeds=3)
+    assert _convergence_check(other, priors, loose.convergence_rule(12), loose)(history) is not None
+    assert not (other / "noise").exists()
+
+
+def test_the_noise_floor_rule_needs_converge():
+    out = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate", "--name", "x", "--max-minutes", "1",
+                          "--noise-floor", "3"], capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" not in out.stderr and "--noise-floor" in out.stderr
+    assert "--converge" in out.stderr
+
+
 def test_the_noise_floor_of_an_unknown_calibration_is_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sim.cli", "calibrate-noise", "--name", "nothing", "--results",
                           str(tmp_path)], capture_output=True, text=True)

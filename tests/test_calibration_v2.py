@@ -74,6 +74,14 @@ def test_the_convergence_rule_needs_epsilon_posterior_and_ess_together():
     assert not rule.met({**base, "ess": 20})
     assert not rule.met({**base, "epsilon_change": None, "posterior_shift": None})   # the first generation
     assert StoppingRules(converge=0.05).convergence_rule(200).min_ess == 100           # default: half the population
+    # with the noise floor, epsilon inside what the best particles reach on fresh seeds has stopped falling usefully
+    noisy = ConvergenceRule(tol=0.05, posterior_tol=0.1, min_ess=50, noise_floor=True)
+    falling = {**base, "epsilon_change": 0.2, "epsilon": 30.0}
+    assert noisy.met({**falling, "noise_floor_median": 31.0}) and noisy.met({**falling, "noise_floor_median": 30.0})
+    assert not noisy.met({**falling, "noise_floor_median": 29.0}) and not noisy.met(falling)
+    assert not rule.met({**falling, "noise_floor_median": 31.0})                    # only where the rule says so
+    assert not noisy.met({**falling, "noise_floor_median": 31.0, "ess": 20})       # the other criteria still hold
+    assert StoppingRules(converge=0.05, noise_particles=5).convergence_rule(200).noise_floor
 
 
 class _History:

@@ -62,6 +62,12 @@ def register(subparsers) -> None:
                           "resampling one generation passes too")
     cal.add_argument("--min-ess", type=positive_float, help="with --converge: effective sample size floor "
                                                              "(default half the population)")
+    cal.add_argument("--noise-floor", type=positive_int, metavar="K", default=0,
+                     help="with --converge: after each generation whose epsilon is still falling, re-run its K best "
+                          "particles on --noise-seeds fresh seeds (orgsim calibrate-noise); epsilon no larger than "
+                          "their median distance also counts as stopped falling (docs/calibration.md, 'The noise "
+                          "floor as a stopping rule')")
+    cal.add_argument("--noise-seeds", type=positive_int, default=6, help="with --noise-floor: fresh seeds per particle (6)")
     cal.add_argument("--population", type=positive_int, default=200, help="particles per generation (200)")
     cal.add_argument("--kernel-scaling", type=positive_float,
                      help="variance of each parameter's proposal kernel (in logit coordinates of its prior "
@@ -152,7 +158,10 @@ def cmd_calibrate(args) -> int:
     rules = StoppingRules(budget=args.budget, generations=args.generations,
                           max_walltime_minutes=args.max_minutes, min_epsilon=args.min_epsilon,
                           min_acceptance_rate=args.min_acceptance, converge=args.converge,
-                          posterior_tol=args.posterior_tol, min_ess=args.min_ess)
+                          posterior_tol=args.posterior_tol, min_ess=args.min_ess,
+                          noise_particles=args.noise_floor, noise_seeds=args.noise_seeds)
+    if rules.noise_particles and rules.converge is None:
+        raise InputError("orgsim calibrate: --noise-floor is part of the convergence rule: give --converge too")
     if not (args.resume or args.export) and rules.budget is None and rules.generations is None and rules.max_walltime_minutes is None \
             and rules.min_epsilon <= 0 and rules.min_acceptance_rate <= 0 and rules.converge is None:
         raise InputError("orgsim calibrate: give a stopping rule: --converge, --budget, --generations, --max-minutes, "

@@ -20,7 +20,11 @@ Per finished generation ``t`` (``generation_records``):
                    generations of similar ESS do, so a posterior_shift no larger is a change that error cannot
                    tell from none (docs/calibration.md, "The posterior-shift rule measures noise at this ESS")
 
-The stopping rule (``ConvergenceRule``): epsilon_change < tol AND (posterior_shift < posterior_tol OR
+  noise_floor_median  (with ``--noise-floor``) the median distance the generation's best particles reach on fresh
+                   seeds under its own distance (sim/calibration/noise.py): where epsilon is no larger, the tolerance
+                   accepts the seed as much as the parameters, and a lower one mostly selects lucky runs
+
+The stopping rule (``ConvergenceRule``): (epsilon_change < tol, or with ``noise_floor`` epsilon <= noise_floor_median) AND (posterior_shift < posterior_tol OR
 posterior_shift <= posterior_shift_noise), the same for posterior_shift_2 where there is one, AND ESS >= min_ess,
 all at the same generation. The noise grows as the ESS falls, so the ESS floor is what keeps a population carried by
 a few particles from passing on noise alone. The history is pyabc's sqlite database, so the records of a resumed
@@ -47,6 +51,7 @@ class ConvergenceRule:
     tol: float                    # relative change of epsilon between generations
     posterior_tol: float = 0.1    # posterior_shift, as a share of the prior range (or within its noise)
     min_ess: float = 100.0        # effective sample size floor
+    noise_floor: bool = False     # epsilon has also stopped falling usefully once inside the model's noise
 
     def met(self, record: dict) -> bool:
         return all(self.criteria(record).values())
@@ -58,12 +63,17 @@ class ConvergenceRule:
         def still(moved):     # below the tolerance, or within what resampling one generation alone moves
             return moved < self.posterior_tol or (noise is not None and moved <= noise)
 
-        return {"epsilon": change is not None and change < self.tol,
+        floor = record.get("noise_floor_median")
+        inside_noise = self.noise_floor and floor is not None and record["epsilon"] <= floor
+        return {"epsilon": (change is not None and change < self.tol) or inside_noise,
                 "posterior": shift is not None and still(shift) and (shift_2 is None or still(shift_2)),
                 "ess": record["ess"] >= self.min_ess}
 
     def describe(self) -> str:
-        return (f"epsilon change < {self.tol:g}, posterior shift over one and two generations < "
+        epsilon = f"epsilon change < {self.tol:g}" + (
+            " or epsilon no larger than the median distance of the generation's best particles on fresh seeds"
+            if self.noise_floor else "")
+        return (f"{epsilon}, posterior shift over one and two generations < "
                 f"{self.posterior_tol:g} of the prior range or no larger than its resampling noise, ESS >= {self.min_ess:g}")
 
 
@@ -161,6 +171,14 @@ def generation_records(history, priors: PriorSet) -> list[dict]:
     return records
 
 
+def add_noise_floors(records: list[dict], floors: dict[int, float]) -> list[dict]:
+    """Each record's ``noise_floor_median`` from ``floors`` (generation -> median; noise.noise_floors), None where
+    its generation has none."""
+    for record in records:
+        record["noise_floor_median"] = floors.get(record["t"])
+    return records
+
+
 def write_generations(records: list[dict], path: Path, rule: ConvergenceRule | None = None) -> None:
     """generations.csv, rewritten whole (atomically) after every generation."""
     frame = pd.DataFrame(records)
@@ -183,6 +201,8 @@ def progress_line(record: dict, rule: ConvergenceRule | None) -> str:
                else "")
             + (f", over two generations {fmt(record['posterior_shift_2'])}" if record.get("posterior_shift_2") is not None
                else "")
+            + (f", best particles on fresh seeds {fmt(record['noise_floor_median'])}"
+               if record.get("noise_floor_median") is not None else "")
             + f", KS {fmt(record['ks_max'])}, {record['simulations_total']} particles simulated, "
               f"{record['wall_time_seconds'] / 60:.1f} min")
     if rule is not None:

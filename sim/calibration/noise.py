@@ -14,9 +14,13 @@ ran on its parameter digest, sim/calibration/simulation.py) and every run is sco
 generation uses: pyabc's L1 distance, each statistic's deviation times its logged scale weight times its
 target weight (sim/calibration/distance.py). As a check of that scoring, each particle is also re-run on its
 own seed and scored with its generation's weights, which must give back the distance it was accepted at.
+The fresh runs are also scored with the generation's own weights, the distance its epsilon is measured in
+(``own_floor_median``): where epsilon is no larger, the generation accepts the seed as much as the parameters, and
+the calibration's ``--noise-floor`` rule takes epsilon as having stopped falling usefully (convergence.py).
 
 ``orgsim calibrate-noise --name NAME`` writes ``noise_floor.json`` and ``noise_floor.md`` into the
-calibration's folder (results/calibration/NAME/).
+calibration's folder (results/calibration/NAME/), and the record again as ``noise/generation_TTT.json``, one per
+generation measured (``noise_floors`` reads them).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .provenance import provenance, write_json
 from .simulation import CalibrationModel, particle_key
 
 NOISE_FILE = "noise_floor"
+NOISE_DIR = "noise"          # one record per generation measured
 
 
 def weighted_l1(statistics: dict[str, float], observed: dict[str, float], weights: dict[str, float]) -> float:
@@ -84,6 +89,8 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
     statistics = list(tqdm(runs, total=len(jobs), unit="particle", desc="calibrate-noise", disable=None))
     own = statistics[:len(thetas)]
     fresh = np.array([weighted_l1(s, observed, next_weights) for s in statistics[len(thetas):]]).reshape(len(thetas), seeds)
+    fresh_own = np.array([weighted_l1(s, observed, accepted_weights)
+                          for s in statistics[len(thetas):]]).reshape(len(thetas), seeds)
     rows = []
     for i, particle in enumerate(best):
         rows.append({"accepted_at": float(particle.distance),
@@ -91,17 +98,34 @@ def noise_floor(run_dir: Path, *, particles: int = 5, seeds: int = 12, workers: 
                      "fresh_median": float(np.median(fresh[i])),
                      "fresh_10": float(np.percentile(fresh[i], 10)), "fresh_90": float(np.percentile(fresh[i], 90)),
                      "fresh_below_epsilon": float(np.mean(fresh[i] <= epsilon)),
+                     "fresh_own_median": float(np.median(fresh_own[i])),
                      "fresh": fresh[i].round(4).tolist(), "parameters": thetas[i]})
     record = {"kind": "orgsim calibrate-noise", "calibration": setup.name, "generation": t, "epsilon": epsilon,
               "weights_of_generation": scored_with, "particles": len(best), "seeds": seeds,
               "floor_median": float(np.median(fresh)), "floor_10": float(np.percentile(fresh, 10)),
-              "floor_90": float(np.percentile(fresh, 90)), "rows": rows,
+              "floor_90": float(np.percentile(fresh, 90)), "own_floor_median": float(np.median(fresh_own)),
+              "own_floor_10": float(np.percentile(fresh_own, 10)), "own_floor_90": float(np.percentile(fresh_own, 90)),
+              "rows": rows,
               "wall_time_seconds": round(time.perf_counter() - started, 1), "workers": workers, **run_provenance}
     write_json(run_dir / f"{NOISE_FILE}.json", record)
+    (run_dir / NOISE_DIR).mkdir(exist_ok=True)
+    write_json(run_dir / NOISE_DIR / f"generation_{t:03d}.json", record)
     (run_dir / f"{NOISE_FILE}.md").write_text(markdown(record))
     progress(summary(record))
     progress(f"wrote {run_dir / NOISE_FILE}.md and .json ({record['wall_time_seconds']:.0f} s)")
     return record
+
+
+def noise_floors(run_dir: Path) -> dict[int, float]:
+    """Generation -> ``own_floor_median`` of every noise record of the calibration in ``run_dir`` (none: {})."""
+    import json
+
+    floors = {}
+    for path in sorted((Path(run_dir) / NOISE_DIR).glob("generation_*.json")):
+        record = json.loads(path.read_text())
+        if "own_floor_median" in record:
+            floors[int(record["generation"])] = float(record["own_floor_median"])
+    return floors
 
 
 def summary(record: dict) -> str:
@@ -111,7 +135,9 @@ def summary(record: dict) -> str:
              "select lucky runs; replicates per particle or more informative statistics help more")
     return (f"calibrate-noise: epsilon {record['epsilon']:.1f} (generation {record['generation']}); the best "
             f"{record['particles']} particles on fresh seeds: median distance {record['floor_median']:.1f} "
-            f"(10-90% {record['floor_10']:.1f}-{record['floor_90']:.1f}); epsilon is {where}")
+            f"(10-90% {record['floor_10']:.1f}-{record['floor_90']:.1f}); epsilon is {where}"
+            + (f"; under the generation's own distance, in which its epsilon is measured, their median is "
+               f"{record['own_floor_median']:.1f}" if "own_floor_median" in record else ""))
 
 
 def markdown(record: dict) -> str:
@@ -121,10 +147,12 @@ def markdown(record: dict) -> str:
              f"{record['weights_of_generation']} (sim/calibration/noise.py). Epsilon of generation "
              f"{record['generation']}: **{record['epsilon']:.2f}**.", "", summary(record).removeprefix("calibrate-noise: "),
              "", "| particle | accepted at | its own seed, re-run and re-scored | fresh seeds: median | 10-90% "
-             "| share at or below epsilon |", "|---|---|---|---|---|---|"]
+             "| share at or below epsilon | fresh seeds, the generation's own weights: median |",
+             "|---|---|---|---|---|---|---|"]
     for i, row in enumerate(record["rows"]):
+        own = f"{row['fresh_own_median']:.2f}" if "fresh_own_median" in row else "-"
         lines.append(f"| {i + 1} | {row['accepted_at']:.2f} | {row['own_seed_rescored']:.2f} | {row['fresh_median']:.2f} "
-                     f"| {row['fresh_10']:.2f}-{row['fresh_90']:.2f} | {row['fresh_below_epsilon']:.2f} |")
+                     f"| {row['fresh_10']:.2f}-{row['fresh_90']:.2f} | {row['fresh_below_epsilon']:.2f} | {own} |")
     lines += ["", f"Run at commit {record.get('git_commit')}, {record['wall_time_seconds']:.0f} s on "
                   f"{record['workers']} worker(s)."]
     return "\n".join(lines) + "\n"

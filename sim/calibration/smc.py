@@ -41,7 +41,7 @@ import pandas as pd
 from sim.errors import InputError
 from sim.params import default_params
 
-from .convergence import ConvergenceRule, generation_records, progress_line, write_generations
+from .convergence import ConvergenceRule, add_noise_floors, generation_records, progress_line, write_generations
 from .priors import DEFAULT_PRIORS, PriorSet, load_priors
 from .provenance import file_sha256, provenance, write_json
 from .simulation import CalibrationModel
@@ -87,12 +87,15 @@ class StoppingRules:
     converge: float | None = None           # stop when epsilon's relative change is below this and ...
     posterior_tol: float = 0.1              # ... the posterior shift below this and ...
     min_ess: float | None = None            # ... ESS at least this (default: half the population)
+    noise_particles: int = 0                # > 0: after each generation re-run its best particles on fresh seeds;
+    noise_seeds: int = 6                    # epsilon inside their distances also ends its fall (noise.py)
 
     def convergence_rule(self, population_size: int) -> ConvergenceRule | None:
         if self.converge is None:
             return None
         return ConvergenceRule(self.converge, self.posterior_tol,
-                               self.min_ess if self.min_ess is not None else population_size / 2)
+                               self.min_ess if self.min_ess is not None else population_size / 2,
+                               noise_floor=self.noise_particles > 0)
 
 
 def stored_setup(saved: dict) -> CalibrationSetup:
@@ -357,7 +360,7 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     np.random.seed(setup.seed % 2**32)  # pyabc samples the prior and perturbations with numpy's global RNG
     db_url = f"sqlite:///{db_path.resolve()}"
     rule = rules.convergence_rule(setup.population_size)
-    after_generation = _convergence_check(run_dir, priors, rule)
+    after_generation = _convergence_check(run_dir, priors, rule, rules, workers)
     started = time.perf_counter()
     # a terminated run (kill, a machine shutting down) ends as an interrupted one: its wall time is recorded
     in_main_thread = threading.current_thread() is threading.main_thread()   # only there can Python set handlers
@@ -455,13 +458,24 @@ class TerminateAsInterrupt:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _convergence_check(run_dir: Path, priors: PriorSet, rule: ConvergenceRule | None):
+def _convergence_check(run_dir: Path, priors: PriorSet, rule: ConvergenceRule | None,
+                       rules: StoppingRules | None = None, workers: int = 1):
     """After each generation: the convergence measures of every generation so far, printed and written to
-    generations.csv; returns why to stop when ``rule`` is met, else None."""
+    generations.csv; returns why to stop when ``rule`` is met, else None. With ``rule.noise_floor``, a generation
+    whose epsilon has not stopped falling by its change has its best particles re-run on fresh seeds first
+    (noise.py; a few minutes against a generation's hours), unless it already has a noise record."""
+    from .noise import noise_floor, noise_floors
+
     def check(history) -> str | None:
         records = generation_records(history, priors)
         if not records:
             return None
+        last = records[-1]
+        if rule is not None and rule.noise_floor and last["t"] not in noise_floors(run_dir) \
+                and not (last["epsilon_change"] is not None and last["epsilon_change"] < rule.tol):
+            noise_floor(run_dir, particles=rules.noise_particles, seeds=rules.noise_seeds, workers=workers,
+                        progress=lambda line: print(line, file=sys.stderr, flush=True))
+        add_noise_floors(records, noise_floors(run_dir))
         write_generations(records, run_dir / "generations.csv", rule)
         print(f"calibrate: {progress_line(records[-1], rule)}", file=sys.stderr, flush=True)
         if rule is not None and rule.met(records[-1]):
@@ -525,7 +539,10 @@ def export_posterior(history, setup: CalibrationSetup, priors: PriorSet, rules: 
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     frame.to_csv(tmp, index=False, float_format="%.6g")
     tmp.replace(csv_path)
-    generations = generation_records(history, priors)
+    from .noise import noise_floors
+
+    generations = add_noise_floors(generation_records(history, priors),
+                                   noise_floors(db_path.parent) if db_path else {})
     rule = rules.convergence_rule(setup.population_size)
     total = int(history.total_nr_simulations)
     converged = bool(rule and generations and rule.met(generations[-1]))
