@@ -537,6 +537,9 @@ def test_the_noise_floor_rule_ends_epsilons_fall_only_inside_the_noise(two_gener
     assert bool(table["converged"].iloc[-1]) == (epsilon <= floor)
     written = record_path.stat().st_mtime_ns
     assert check(history) == verdict and record_path.stat().st_mtime_ns == written   # measured once per generation
+    from sim.calibration.progress import progress_figure                  # the floor drawn beside epsilon
+
+    assert progress_figure(SHARED, run_dir.parent).stat().st_size > 10_000
     # a generation whose epsilon has stopped falling by its change is not re-run
     other = copy_of(two_generations, tmp_path / "other") / SHARED
     loose = StoppingRules(converge=10.0, posterior_tol=10.0, min_ess=1, noise_particles=2, noise_seeds=3)

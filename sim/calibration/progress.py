@@ -10,7 +10,8 @@ particles already reach. For one generation (the last finished, by default) this
   ordering or choice that holds): a share far below a half says where the calibration still has work to do, or
   where the model cannot reach a target at all;
 - every free parameter: weighted median and 90% interval, its width against the prior's (as in the fit report);
-- a figure, ``progress.png``: epsilon and ESS by generation above the share of particles meeting each fitted target
+- a figure, ``progress.png``: epsilon (with the model's noise floor where it was measured, noise.py) and ESS by
+  generation above the share of particles meeting each fitted target
   in every generation, so that one sees which targets the calibration is moving towards and which it is not;
 - what the kept simulations (every proposal of every generation whose simulations were kept, accepted or not) reach
   *together*: how many meet every target of a family, every trust's latest CQC rating or every fitted target, against
@@ -146,6 +147,7 @@ def progress_figure(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     particles meeting each fitted target in each generation."""
     import pyabc
 
+    from .noise import noise_floors
     from .report import plt
     from .targets import target_family
 
@@ -158,7 +160,12 @@ def progress_figure(name: str, results_root: Path = RESULTS_ROOT) -> Path:
     sample_sizes = [ess(np.asarray(history.get_weighted_sum_stats(t=t)[0], dtype=float)) for t in populations.t]
     fig, (top, heat) = plt.subplots(2, 1, figsize=(max(7.0, 4.5 + 0.6 * shares.shape[1]), 2.5 + 0.22 * len(shares)),
                                     gridspec_kw={"height_ratios": [2.2, 0.22 * len(shares)]})
-    top.plot(populations.t, populations.epsilon, "o-", color="black", linewidth=2.5)
+    top.plot(populations.t, populations.epsilon, "o-", color="black", linewidth=2.5, label="epsilon")
+    floors = noise_floors(run_dir)       # where --noise-floor (or calibrate-noise) measured the model's noise
+    if floors:
+        top.plot(list(floors), list(floors.values()), "v", color="tab:red", markersize=8,
+                 label="best particles on fresh seeds (median)")
+        top.legend(loc="upper right", fontsize=8)
     top.set_ylabel("epsilon")
     top.set_xticks(list(populations.t))
     top.set_xlim(-0.5, shares.shape[1] - 0.5)
