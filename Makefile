@@ -103,15 +103,16 @@ calibration: setup
 # posterior that ships (docs/calibration.md, "Generation 3 of stage 1"). Stage 2's floor is 50 of 200: stage 1's
 # generations kept 24-37% of their particles as ESS, so half the population is out of reach at 200 particles
 # (docs/calibration.md, "Stage 1 ends at generation 3"). From generation 3 on, stage 2 also stops once epsilon is
-# inside the model's noise (--noise-floor: docs/calibration.md, "The noise floor as a stopping rule").
+# inside the model's noise (--noise-floor: docs/calibration.md, "The noise floor as a stopping rule"), and from
+# generation 4 on its proposal kernel is narrowed to 1.0, as stage 1's was ("Generation 3: a narrower kernel").
 NEXT_FAMILIES := cqc,l4l,rpiws,value_streams,lead_time
 NEXT_OUTCOMES_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml \
 	--fit $(NEXT_FAMILIES) --scale 0.5 --population 200 --replicates 2 --converge 0.05 --posterior-tol 0.1 \
 	--min-ess 20 --max-minutes 105 --workers 2
 NEXT_FULL_PRIORS := calibration/next/priors_truncated.yaml
 NEXT_FULL_ARGS ?= --targets calibration/next/targets.yaml --priors $(NEXT_FULL_PRIORS) --scale 1.0 --population 200 \
-	--replicates 2 --converge 0.05 --posterior-tol 0.1 --min-ess 50 --noise-floor 5 --noise-seeds 6 --max-minutes 105 \
-	--workers 2
+	--replicates 2 --converge 0.05 --posterior-tol 0.1 --min-ess 50 --noise-floor 5 --noise-seeds 6 --kernel-scaling 1 \
+	--max-minutes 105 --workers 2
 calibration-next: setup
 	$(call calibrate,r3_outcomes,$(NEXT_OUTCOMES_ARGS),results/calibration/r3_outcomes)
 calibration-next-full: setup

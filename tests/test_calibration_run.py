@@ -448,6 +448,36 @@ def test_a_resumed_calibration_keeps_the_distance_s_scale_weights_and_may_change
     assert [{k: c[k] for k in change} for c in stored["kernel_scaling_changes"]] == [change]
     manifest = json.loads(posterior.with_name(posterior.stem + ".manifest.json").read_text())
     assert "scaling=1.5" in manifest["transition"] and manifest["kernel_scaling_changes"][0]["to"] == 1.5
+    # generation 2 was proposed with the narrower kernel: pyabc's weights are prior over that proposal's density
+    from sim.calibration.recycle import prior_density, proposal_density
+    from sim.calibration.smc import stored_setup
+
+    history = pyabc.History(f"sqlite:///{tmp_path / 'results' / SHARED / 'abc.db'}")
+    params, weights = history.get_distribution(m=0, t=2)
+    resumed = stored_setup(json.loads((tmp_path / "results" / SHARED / "setup.json").read_text()))
+    from sim.calibration.smc import _load_inputs
+
+    priors = _load_inputs(resumed)[1]
+    ours = prior_density(priors, params) / proposal_density(history, priors, resumed, 2, params)
+    assert np.allclose(ours / ours.sum(), np.asarray(weights) / np.sum(weights), rtol=1e-9)
+    wide = stored_setup(json.loads((tmp_path / "results" / SHARED / "setup.json").read_text()))
+    wide.kernel_scaling_changes = []
+    wide.kernel_scaling = 3.0
+    theirs = prior_density(priors, params) / proposal_density(history, priors, wide, 2, params)
+    assert not np.allclose(theirs / theirs.sum(), np.asarray(weights) / np.sum(weights), rtol=1e-6)
+
+
+def test_a_kernel_change_waits_for_the_generation_after_one_with_saved_jobs(two_generations, tmp_path):
+    """The jobs saved of a generation under way were drawn with the old width; a new one starts with the next."""
+    from sim.calibration.smc import _change_kernel, _read_json, kernel_scaling_at, stored_setup
+
+    run_dir = copy_of(two_generations, tmp_path) / SHARED
+    (run_dir / "generation").mkdir(exist_ok=True)
+    (run_dir / "generation" / "00000.pkl").write_bytes(b"a saved job")
+    setup = stored_setup(_read_json(run_dir / "setup.json"))
+    _change_kernel(setup, 1.0, run_dir / "abc.db")           # generations 0-1 stored, generation 2 under way
+    assert setup.kernel_scaling_changes[-1]["from_generation"] == 3
+    assert kernel_scaling_at(setup, 2) == 3.0 and kernel_scaling_at(setup, 3) == 1.0
 
 
 def test_a_stored_setup_gains_parameters_added_since_at_their_defaults():

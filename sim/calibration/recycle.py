@@ -108,16 +108,6 @@ def l1_distance(stats: pd.DataFrame, observed: dict[str, float], weights: dict[s
 
 # --- reading a calibration ----------------------------------------------------------------------------------------
 
-def kernel_scaling_at(setup, t: int) -> float:
-    """The proposal kernel's width in generation ``t`` (setup.json records when a resume changed it)."""
-    changes = sorted(setup.kernel_scaling_changes, key=lambda c: c["from_generation"])
-    scaling = changes[0]["from"] if changes else setup.kernel_scaling
-    for change in changes:
-        if t >= change["from_generation"]:
-            scaling = change["to"]
-    return float(scaling)
-
-
 def load_simulations(run_dir: Path) -> dict[int, pd.DataFrame]:
     """Every stored generation's simulations (sampler.py), by generation."""
     from .sampler import SIMULATIONS_DIR
@@ -143,6 +133,7 @@ def has_components(table: pd.DataFrame) -> np.ndarray:
 
 def proposal_density(history, priors, setup, t: int, params: pd.DataFrame) -> np.ndarray:
     """Generation ``t``'s proposal density at ``params`` (one row per draw, the free parameters' columns)."""
+    from .smc import kernel_scaling_at
     from .transition import DefensiveTransition
 
     if t == 0:

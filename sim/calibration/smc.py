@@ -240,7 +240,7 @@ def _build_abc(setup: CalibrationSetup, sampler, run_dir: Path):
     model = CalibrationModel(setup.trusts, setup.fixed_params, targets, setup.seed, setup.scale, end,
                              setup.replicates, components=True)   # for re-scoring over fewer trusts (recycle.py)
     distance = ResumableDistance(targets.weights(setup.trusts), run_dir / SCALE_WEIGHTS_FILE)
-    transition = DefensiveTransition(priors, scaling=setup.kernel_scaling)
+    transition = DefensiveTransition(priors, scaling=kernel_scaling_at(setup, 0))  # each generation's: _run_abc
     abc = pyabc.ABCSMC(model, priors.to_pyabc(), distance, population_size=setup.population_size,
                        sampler=sampler, transitions=transition)
     return abc, targets, priors, model.scenarios
@@ -271,13 +271,15 @@ def predicted_next_generation_seconds(durations: list[float]) -> float | None:
 
 
 def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
-             after_generation=None) -> tuple[object, str]:
+             after_generation=None, kernel_scaling=None) -> tuple[object, str]:
     """pyabc's own generation loop (ABCSMC.run) with its wall-time check replaced: pyabc checks only between
     generations, so a late, long generation would run on past ``--max-minutes``. The local sampler, which saves a
     generation's finished jobs, stops at the limit itself (``TimeLimitReached``); with another sampler no generation
     starts that is predicted to end after the limit.
     ``after_generation(history)`` (if given) runs after every generation and returns why to stop
-    (the convergence rule) or None. Returns the history and why sampling stopped."""
+    (the convergence rule) or None. ``kernel_scaling(t)`` (if given) is the proposal kernel's width in generation
+    ``t``: where it differs from the width the kernel was fitted with, the kernel is refitted to generation t-1
+    before generation t samples. Returns the history and why sampling stopped."""
     from .sampler import TimeLimitReached     # with pyabc: not imported by every orgsim command
 
     limit = rules.max_walltime_minutes * 60 if rules.max_walltime_minutes is not None else None
@@ -289,6 +291,11 @@ def _run_abc(abc, rules: StoppingRules, started: float, clock=time.perf_counter,
     sampler = getattr(abc, "sampler", None)
     saves_jobs = hasattr(sampler, "start_generation")    # the local sampler (sim/calibration/sampler.py)
     while True:
+        transition = abc.transitions[0] if kernel_scaling is not None else None
+        if transition is not None and t > 0 and transition.scaling != kernel_scaling(t):
+            transition.set_scaling(kernel_scaling(t))
+            abc._fit_transitions(t)      # pyabc fitted it at the end of generation t-1, with the old width
+            print(f"calibrate: generation {t}: proposal kernel scaling {transition.scaling:g}", file=sys.stderr)
         if saves_jobs:
             sampler.start_generation(abc, t, deadline=started + limit if limit is not None else None)
         try:
@@ -373,7 +380,8 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
             history = abc.new(db_url, targets.observed(setup.trusts))
         already = after_generation(history) if resume and history.max_t >= 0 else None
         history, stop_reason = (history, f"already {already}") if already else \
-            _run_abc(abc, rules, started, after_generation=after_generation)
+            _run_abc(abc, rules, started, after_generation=after_generation,
+                     kernel_scaling=lambda t: kernel_scaling_at(setup, t))
     except KeyboardInterrupt:
         from .sampler import JOB_DIR
 
@@ -396,15 +404,31 @@ def calibrate(setup: CalibrationSetup, rules: StoppingRules, *, workers: int = 2
     return posterior
 
 
+def kernel_scaling_at(setup: CalibrationSetup, t: int) -> float:
+    """The proposal kernel's width in generation ``t`` (setup.json records when a resume changed it)."""
+    changes = sorted(setup.kernel_scaling_changes, key=lambda c: c["from_generation"])
+    scaling = changes[0]["from"] if changes else setup.kernel_scaling
+    for change in changes:
+        if t >= change["from_generation"]:
+            scaling = change["to"]
+    return float(scaling)
+
+
 def _change_kernel(setup: CalibrationSetup, scaling: float, db_path: Path) -> None:
     """A resumed calibration's proposal kernel, made wider or narrower from its next generation on, and recorded.
 
     Any proposal density gives an exact importance sampler (the weights are prior over proposal density), so a
     kernel may change between generations; the width only trades acceptance against the weights' spread
-    (docs/calibration.md, 'Proposal kernel'). Recorded in setup.json and the posterior's manifest."""
+    (docs/calibration.md, 'Proposal kernel'). Within a generation it may not: where the generation under way has
+    saved jobs (drawn with the old width), the change waits for the generation after it. Recorded in setup.json
+    and the posterior's manifest; ``_run_abc`` applies it when its generation starts (``kernel_scaling_at``)."""
     import pyabc
 
+    from .sampler import JOB_DIR
+
     generation = pyabc.History(f"sqlite:///{db_path.resolve()}", _id=1).max_t + 1
+    if any((db_path.parent / JOB_DIR).glob("*.pkl")):
+        generation += 1
     setup.kernel_scaling_changes.append({"from_generation": generation, "from": setup.kernel_scaling, "to": scaling,
                                          "commit": provenance().get("git_commit")})
     print(f"calibrate: proposal kernel scaling {setup.kernel_scaling:g} -> {scaling:g} from generation {generation}",

@@ -44,8 +44,13 @@ class DefensiveTransition(Transition):
         self.scaling = scaling
         self.prior_share = prior_share
         self.prior = priors.to_pyabc()
+        self.set_scaling(scaling)
+
+    def set_scaling(self, scaling: float) -> None:
+        """The kernels' width; they must be fitted again (``fit``) before they are used."""
+        self.scaling = scaling
         self.kernels = AggregatedTransition({p.name: LogitNormalTransition(PriorSet((p,)), scaling)
-                                             for p in priors.priors})
+                                             for p in self.priors.priors})
 
     def fit(self, X: pd.DataFrame, w: np.ndarray) -> None:
         self.kernels.fit(X, w)
