@@ -63,7 +63,8 @@ endef
 # The parts that change (database, saved jobs) go into NAME.tar.gz; each stored generation's kept simulations never
 # change once written, so they are copied as files of their own (NAME_simulations/), which git stores once.
 archive = mkdir -p calibration/history && tar -czf calibration/history/$(1).tar.gz -C results/calibration/$(1) \
-	$$(cd results/calibration/$(1) && ls -d abc.db setup.json scenarios.json generations.csv scale_weights.json generation 2>/dev/null) && \
+	$$(cd results/calibration/$(1) && ls -d abc.db setup.json scenarios.json generations.csv scale_weights.json generation noise \
+	  noise_floor.json noise_floor.md 2>/dev/null) && \
 	if ls results/calibration/$(1)/simulations/generation_*.csv.gz > /dev/null 2>&1; then \
 	  rm -rf calibration/history/$(1)_simulations.new && mkdir -p calibration/history/$(1)_simulations.new && \
 	  cp -p results/calibration/$(1)/simulations/generation_*.csv.gz calibration/history/$(1)_simulations.new/ && \
