@@ -85,7 +85,7 @@ class TrustModel(mesa.Model):
         self.instability = leadership.inherited_instability(weeks_in_post, self._change_buffer(), p)
         self.contributions = dict.fromkeys(TERMS, 0.0)
         self.contributions_total = dict.fromkeys(TERMS, 0.0)
-        self.quality = self._settled_quality(0) + p["quality_initial_sd"] * self.rng.standard_normal()
+        self.quality = self._starting_quality(weeks_in_post) + p["quality_initial_sd"] * self.rng.standard_normal()
         self._survey_week = week_of(scenario, scenario.survey.date) if scenario.survey else None
         self._inspections = {week_of(scenario, d): d for d in scenario.inspections}
         self.datacollector = WeeklyCensus(census)
@@ -291,6 +291,17 @@ class TrustModel(mesa.Model):
 
     def _settled_quality(self, week: int) -> float:
         return quality.settled_level(self._quality_terms(week), self.params)
+
+    def _starting_quality(self, weeks_in_post: float) -> float:
+        """ODD 5: the level the state at the start sets; with ``quality_start_lag`` its instability term is the part
+        of the current CEO's arrival the index has followed since (quality.instability_followed), not all of it."""
+        terms = self._quality_terms(0)
+        lag = self.params["quality_start_lag"]
+        if lag:
+            arrival = leadership.inherited_instability(0, self._change_buffer(), self.params)
+            followed = quality.instability_followed(arrival, weeks_in_post, self.params)
+            terms["instability"] = (1 - lag) * terms["instability"] + lag * followed
+        return quality.settled_level(terms, self.params)
 
     def update_quality(self, week: int) -> None:
         """ODD 7.8: the index moves towards the level the trust's state sets; each term's part is kept."""

@@ -48,6 +48,21 @@ def level_terms(engagement_mean: float, practice: float, process: float, support
     }
 
 
+def instability_followed(arrival_instability: float, weeks_in_post: float, p: dict) -> float:
+    """The instability term's part of the index at the start of a run (ODD 5), when the current CEO arrived
+    ``weeks_in_post`` weeks before it with ``arrival_instability``: the weekly rule (no noise) run over those
+    weeks from the level before the arrival, the instability decaying as in a run (sim/leadership.py). The index
+    takes in a CEO change over ``quality_time_constant`` weeks, so it has followed little of an arrival on the first
+    day and, years on, little remains to follow: the same as after a change during the run."""
+    rate = 1.0 / p["quality_time_constant"]
+    decay = float(np.exp(-1.0 / p["instability_time"]))
+    followed, instability = 0.0, arrival_instability
+    for _ in range(max(int(round(weeks_in_post)), 0)):
+        followed += rate * (-p["quality_instability_loss"] * min(instability, 1.0) - followed)
+        instability *= decay
+    return followed
+
+
 def settled_level(terms: dict[str, float], p: dict) -> float:
     return p["quality_reference"] + sum(terms.values())
 

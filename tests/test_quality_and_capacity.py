@@ -30,6 +30,39 @@ def test_no_term_pulls_towards_a_rating(params):
     assert quality.settled_level(terms, p) == p["quality_reference"]
 
 
+def test_the_start_takes_in_a_ceo_arrival_as_a_change_during_the_run_would(params):
+    """quality_start_lag 1: the index has followed none of an arrival on the first day, part of it after a year,
+    and little remains once the CEO has served for years; the weekly recurrence is the ODE's solution
+    -a T / (T - tau) (exp(-s / T) - exp(-s / tau)) (a: the loss at arrival, T: instability_time, tau:
+    quality_time_constant) to within discretisation."""
+    p = dict(params, quality_instability_loss=1.5, instability_time=52, quality_time_constant=104)
+    a, big_t, tau = 1.5 * 0.8, 52.0, 104.0
+    assert quality.instability_followed(0.8, 0, p) == 0.0
+    for weeks in (26, 52, 156, 520):
+        exact = -a * big_t / (big_t - tau) * (np.exp(-weeks / big_t) - np.exp(-weeks / tau))
+        assert abs(quality.instability_followed(0.8, weeks, p) - exact) < 0.02 * a
+    peak = min(quality.instability_followed(0.8, w, p) for w in range(0, 520, 4))
+    assert -0.3 * a < peak < -0.2 * a     # at most a quarter of the loss (T = tau / 2), never all of it
+
+
+def test_the_start_rule_changes_only_the_instability_term(params):
+    """A CEO who arrives on the first day (LTHT, 2013): with the lag the index starts a whole instability loss
+    higher than without it (the same seed, so the same initial draw), and a long-serving CEO's trust (SASH, 2010)
+    starts a little lower, what the index had not yet recovered."""
+    from sim.model import TrustModel
+    from sim.scenario import load_scenario as load
+
+    def start(name, lag):
+        p = dict(params, quality_start_lag=lag)
+        return TrustModel(load(name), p, rng=np.random.default_rng(3), scale=0.02)
+
+    off, on = start("LTHT", 0.0), start("LTHT", 1.0)
+    assert off.instability == on.instability > 0.5
+    assert np.isclose(on.quality - off.quality, params["quality_instability_loss"] * min(off.instability, 1.0))
+    sash_off, sash_on = start("SASH", 0.0), start("SASH", 1.0)
+    assert -0.2 * params["quality_instability_loss"] < sash_on.quality - sash_off.quality < 0
+
+
 def test_contributions_add_up_to_the_change():
     model = run_model("SATH", end=dt.date(2016, 6, 30))
     frame = model.datacollector.get_model_vars_dataframe()
