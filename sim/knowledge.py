@@ -25,7 +25,11 @@ def adoption_pull(exposure: np.ndarray, p: dict) -> np.ndarray:
 
 def adopt_and_abandon(practising: np.ndarray, engagement: np.ndarray, exposure: np.ndarray, draw: np.ndarray,
                       daily_management: float, p: dict) -> np.ndarray:
-    """Who practises after this week: adopters join, those who lose belief drop out."""
-    adopt = ~practising & (draw < p["adoption_rate"] * engagement * adoption_pull(exposure, p))
-    abandon = practising & (draw < p["abandon_rate"] * (1 - engagement) * (1 - daily_management))
+    """Who practises after this week: adopters join; those who lose belief drop out, and more often those whom no
+    practising colleague talks to (``practice_isolation_abandon``: the same reinforcement that adoption needs keeps
+    a practice going)."""
+    pull = adoption_pull(exposure, p)
+    adopt = ~practising & (draw < p["adoption_rate"] * engagement * pull)
+    isolation = 1 + p["practice_isolation_abandon"] * (1 - pull)
+    abandon = practising & (draw < p["abandon_rate"] * (1 - engagement) * (1 - daily_management) * isolation)
     return (practising | adopt) & ~abandon

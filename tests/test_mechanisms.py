@@ -210,3 +210,20 @@ def test_lead_time_is_read_from_the_audits_sample_without_touching_the_run():
     assert full.summary["rpiws_measured_2019_07"] > 29
     assert audited.summary["rpiws_measured_2019_07"] == 29
     assert audited.summary["lead_time_baseline_hours"] < full.summary["lead_time_baseline_hours"]
+
+
+def test_isolated_practisers_lapse_sooner_when_practice_needs_reinforcement(params):
+    """practice_isolation_abandon: with it, a practiser whom no practising colleague talks to stops (1 + factor) times
+    as often as at 0; one with ample practising contacts about as often; at 0 exposure changes nothing."""
+    n = 200_000
+    practising, engagement = np.ones(n, dtype=bool), np.full(n, 0.5)
+    draw = np.random.default_rng(0).random(n)
+    alone, surrounded = np.zeros(n), np.full(n, 50.0)
+
+    def lapsed(exposure, factor):
+        p = dict(params, abandon_rate=0.02, practice_isolation_abandon=factor)
+        return 1 - knowledge.adopt_and_abandon(practising, engagement, exposure, draw, 0.0, p).mean()
+
+    assert lapsed(alone, 0.0) == lapsed(surrounded, 0.0)
+    assert np.isclose(lapsed(alone, 4.0), 5 * lapsed(alone, 0.0), rtol=0.05)
+    assert np.isclose(lapsed(surrounded, 4.0), lapsed(surrounded, 0.0), rtol=0.05)
