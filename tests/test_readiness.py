@@ -3,7 +3,6 @@ organisation that is not one of the five, a lever of zero size, and a report end
 
 import datetime as dt
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -276,12 +275,9 @@ def test_a_report_end_to_end_at_reduced_size(tmp_path, capsys):
     from sim.readiness.report import Options, make_report
 
     out = tmp_path / "report"
-    started = time.perf_counter()
     options = Options(posterior=str(posterior), sets=2, replicates=2, scale=0.05, workers=1, progress=True,
                       levers=(lever("slower_rpiws"), lever("distributed_leadership"), lever("ceo_change")))
-    path = make_report(profile, out, options)
-    seconds = time.perf_counter() - started
-    assert seconds < 60, f"the reduced report took {seconds:.0f} s"
+    path = make_report(profile, out, options)   # its speed is measured in benchmarks/bench_readiness.py, not here
     printed = capsys.readouterr().out
     assert "16 runs = 2 parameter set(s) of posterior.csv (all, by their weights) x 2 replicate(s) x 4 arm(s)" \
         in printed and "which lever first" in printed
