@@ -104,41 +104,47 @@ calibration: setup
 # posterior that ships (docs/calibration.md, "Generation 3 of stage 1"). Stage 2's floor is 50 of 200: stage 1's
 # generations kept 24-37% of their particles as ESS, so half the population is out of reach at 200 particles
 # (docs/calibration.md, "Stage 1 ends at generation 3"). From generation 3 on, stage 2 also stops once epsilon is
-# inside the model's noise (--noise-floor: docs/calibration.md, "The noise floor as a stopping rule"), and from
-# generation 4 on its proposal kernel is narrowed to 1.0, as stage 1's was ("Generation 3: a narrower kernel").
+# inside the model's noise (--noise-floor: docs/calibration.md, "The noise floor as a stopping rule"). r3_full narrowed
+# its proposal kernel to 1.0 from generation 4, as stage 1 had ("Generation 3: a narrower kernel"); r4_full starts
+# at the default width, to be narrowed once its population has moved.
 NEXT_FAMILIES := cqc,l4l,rpiws,value_streams,lead_time
 NEXT_OUTCOMES_ARGS ?= --targets calibration/next/targets.yaml --priors calibration/next/priors.yaml \
 	--fit $(NEXT_FAMILIES) --scale 0.5 --population 200 --replicates 2 --converge 0.05 --posterior-tol 0.1 \
 	--min-ess 20 --max-minutes 105 --workers 2
-NEXT_FULL_PRIORS := calibration/next/priors_truncated.yaml
+# Stage 2 is r4_full since 28 November: r3_full's priors with model v2.3's two new parameters freed
+# (calibration/next/priors_r4.yaml; docs/calibration.md, "Stage 2 starts again as r4"). r3_full stopped after its
+# generation 3 and stays archived (calibration/history/r3_full*), resumable with NEXT_FULL_NAME=r3_full
+# NEXT_FULL_PRIORS=calibration/next/priors_truncated.yaml (its setup.json keeps its kernel width).
+NEXT_FULL_NAME ?= r4_full
+NEXT_FULL_PRIORS ?= calibration/next/priors_r4.yaml
 NEXT_FULL_ARGS ?= --targets calibration/next/targets.yaml --priors $(NEXT_FULL_PRIORS) --scale 1.0 --population 200 \
-	--replicates 2 --converge 0.05 --posterior-tol 0.1 --min-ess 50 --noise-floor 5 --noise-seeds 6 --kernel-scaling 1 \
+	--replicates 2 --converge 0.05 --posterior-tol 0.1 --min-ess 50 --noise-floor 5 --noise-seeds 6 \
 	--max-minutes 105 --workers 2
 calibration-next: setup
 	$(call calibrate,r3_outcomes,$(NEXT_OUTCOMES_ARGS),results/calibration/r3_outcomes)
 calibration-next-full: setup
 	@test -f $(NEXT_FULL_PRIORS) || { echo "calibration-next-full: $(NEXT_FULL_PRIORS) is not written yet: it comes \
 	from stage 1 once converged (make calibration-next; then orgsim calibrate-truncate, as the Makefile says)"; exit 1; }
-	$(call calibrate,r3_full,$(NEXT_FULL_ARGS),results/calibration/r3_full)
+	$(call calibrate,$(NEXT_FULL_NAME),$(NEXT_FULL_ARGS),results/calibration/$(NEXT_FULL_NAME))
 	@# where it stands, and its leave-one-trust-out posteriors from its kept simulations, refreshed (seconds)
-	$(BIN)/orgsim calibrate-progress r3_full > /dev/null
-	-$(BIN)/orgsim calibrate-loto r3_full
+	$(BIN)/orgsim calibrate-progress $(NEXT_FULL_NAME) > /dev/null
+	-$(BIN)/orgsim calibrate-loto $(NEXT_FULL_NAME)
 
 # Once stage 2 has converged (or of its interim posterior, which the report marks so), everything a referee asks of
-# it, in results/calibration/r3_full/ (shipping it is a decision, docs/calibration.md): epsilon against the model's
+# it, in results/calibration/$(NEXT_FULL_NAME)/ (shipping it is a decision, docs/calibration.md): epsilon against the model's
 # noise, the causal claims over 50 posterior draws x 4 seeds, the five leave-one-trust-out posteriors from its own
 # simulations (orgsim calibrate-loto: no new calibration) and the fit report over 100 draws at full scale with every
 # diagnostic. A few hours on two cores.
-NEXT_FULL_DIR := results/calibration/r3_full
+NEXT_FULL_DIR := results/calibration/$(NEXT_FULL_NAME)
 calibration-next-report: setup
-	@test -f $(NEXT_FULL_DIR)/posterior_r3_full.csv || { echo "calibration-next-report: \
-	$(NEXT_FULL_DIR)/posterior_r3_full.csv is not written yet (make calibration-next-full)"; exit 1; }
-	$(BIN)/orgsim calibrate-noise --name r3_full --workers 2
+	@test -f $(NEXT_FULL_DIR)/posterior_$(NEXT_FULL_NAME).csv || { echo "calibration-next-report: \
+	$(NEXT_FULL_DIR)/posterior_$(NEXT_FULL_NAME).csv is not written yet (make calibration-next-full)"; exit 1; }
+	$(BIN)/orgsim calibrate-noise --name $(NEXT_FULL_NAME) --workers 2
 	rm -rf $(NEXT_FULL_DIR)/validate     # a batch folder refuses another posterior's runs
-	$(BIN)/orgsim validate --posterior $(NEXT_FULL_DIR)/posterior_r3_full.csv --sets 50 --replicates 4 --workers 2 \
+	$(BIN)/orgsim validate --posterior $(NEXT_FULL_DIR)/posterior_$(NEXT_FULL_NAME).csv --sets 50 --replicates 4 --workers 2 \
 	  --out $(NEXT_FULL_DIR)/validate
-	$(BIN)/orgsim calibrate-loto r3_full
-	$(BIN)/orgsim report $(NEXT_FULL_DIR)/posterior_r3_full.csv --draws 100 --loto-draws 40 --scale 1.0 --workers 2 \
+	$(BIN)/orgsim calibrate-loto $(NEXT_FULL_NAME)
+	$(BIN)/orgsim report $(NEXT_FULL_DIR)/posterior_$(NEXT_FULL_NAME).csv --draws 100 --loto-draws 40 --scale 1.0 --workers 2 \
 	  --loto $(NEXT_FULL_DIR)/loto/posterior_loto_*.csv --noise $(NEXT_FULL_DIR)/noise_floor.json \
 	  --sbc calibration/sbc --validate $(NEXT_FULL_DIR)/validate --out $(NEXT_FULL_DIR)/report
 
