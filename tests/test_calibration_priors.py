@@ -14,8 +14,12 @@ def write(tmp_path, data) -> str:
     return str(path)
 
 
-def test_shipped_priors_lie_inside_the_allowed_ranges_and_say_why():
-    priors = load_priors(DEFAULT_PRIORS)
+SHIPPED_PRIORS = [DEFAULT_PRIORS, *sorted((DEFAULT_PRIORS.parent / "next").glob("priors*.yaml"))]
+
+
+@pytest.mark.parametrize("path", SHIPPED_PRIORS, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_shipped_priors_lie_inside_the_allowed_ranges_and_say_why(path):
+    priors = load_priors(path)
     for prior in priors.priors:
         assert prior.why, prior.name
         if prior.trust is None:
@@ -25,6 +29,13 @@ def test_shipped_priors_lie_inside_the_allowed_ranges_and_say_why():
     # two L4L paces per trust (both censuses) and four unpublished RPIW paces: keep them few
     assert len(per_trust) <= 14, "keep per-trust free parameters few"
     assert "SATH.programme.rpiws_per_year" not in priors.names  # SATH's pace (24/yr) is published
+
+
+def test_stage_2_of_r4_frees_model_v2_3s_parameters_on_r3_full_s_priors():
+    r3 = load_priors(DEFAULT_PRIORS.parent / "next" / "priors_truncated.yaml")
+    r4 = load_priors(DEFAULT_PRIORS.parent / "next" / "priors_r4.yaml")
+    assert set(r4.names) - set(r3.names) == {"quality_start_lag", "practice_isolation_abandon"}
+    assert {(p.name, p.low, p.high) for p in r3.priors} <= {(p.name, p.low, p.high) for p in r4.priors}
 
 
 def test_leaving_out_a_trust_removes_its_per_trust_priors():
