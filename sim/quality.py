@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import leadership
 from sim.scenario import RATINGS
 
 TERMS = ("settling", "engagement", "practice", "process", "support", "instability", "system", "noise")
@@ -50,17 +51,17 @@ def level_terms(engagement_mean: float, practice: float, process: float, support
 
 def instability_followed(arrival_instability: float, weeks_in_post: float, p: dict) -> float:
     """The instability term's part of the index at the start of a run (ODD 5), when the current CEO arrived
-    ``weeks_in_post`` weeks before it with ``arrival_instability``: the weekly rule (no noise) run over those
-    weeks from the level before the arrival, the instability decaying as in a run (sim/leadership.py). The index
-    takes in a CEO change over ``quality_time_constant`` weeks, so it has followed little of an arrival on the first
-    day and, years on, little remains to follow: the same as after a change during the run."""
-    rate = 1.0 / p["quality_time_constant"]
-    decay = float(np.exp(-1.0 / p["instability_time"]))
-    followed, instability = 0.0, arrival_instability
+    ``weeks_in_post`` weeks before it with ``arrival_instability``: the weekly rule (``weekly_contributions``, no
+    noise) run over those weeks from the level before the arrival, the instability decaying as in a run
+    (``leadership.decayed_instability``). The index takes in a CEO change over ``quality_time_constant`` weeks, so it
+    has followed little of an arrival on the first day and, years on, little remains to follow: the same as after a
+    change during the run."""
+    quality, instability = p["quality_reference"], arrival_instability
     for _ in range(max(int(round(weeks_in_post)), 0)):
-        followed += rate * (-p["quality_instability_loss"] * min(instability, 1.0) - followed)
-        instability *= decay
-    return followed
+        terms = {"instability": -p["quality_instability_loss"] * min(instability, 1.0)}
+        quality += sum(weekly_contributions(quality, terms, 0.0, p).values())
+        instability = leadership.decayed_instability(instability, p)
+    return quality - p["quality_reference"]
 
 
 def settled_level(terms: dict[str, float], p: dict) -> float:
